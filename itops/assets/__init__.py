@@ -1,0 +1,1 @@
+"""Assets: Computers, phones and network devices: lifecycle, checkout and history."""

@@ -1,0 +1,185 @@
+"""Settings from ITOPS_* environment variables, with an embedded default instance under var/.
+
+With nothing set, itops runs from var/: SQLite in WAL mode and a secret key and an encryption key
+generated on first start (mode 0600). Every setting can be overridden by an environment variable,
+so scale-out (PostgreSQL, Redis, a real directory) is configuration only.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ROLE_NAMES = ("employee", "it_staff", "hr", "admin")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _read_or_create_secret(path: Path, make) -> str:
+    """Read a key file, creating it with mode 0600 on first start."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _secret_from_env(env: dict, name: str) -> str | None:
+    """A secret given directly (ITOPS_X) or as a file path (ITOPS_X_FILE), as container platforms do."""
+    if env.get(name):
+        return env[name]
+    file_path = env.get(name + "_FILE")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE cannot be read: {exc.strerror}") from None
+    return None
+
+
+def parse_role_groups(value: str) -> dict[str, str]:
+    """'admin=itops-admins,it_staff=itops-it' -> {'itops-admins': 'admin', 'itops-it': 'it_staff'}."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        role, sep, group = item.partition("=")
+        role, group = role.strip(), group.strip()
+        if not sep or not group or role not in ROLE_NAMES:
+            raise ConfigError(
+                f"ITOPS_LDAP_ROLE_GROUPS entry {item!r} must look like role=group, role one of {', '.join(ROLE_NAMES)}"
+            )
+        mapping[group.lower()] = role
+    return mapping
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    url: str
+    base_dn: str
+    people_dn: str
+    groups_dn: str
+    bind_dn: str | None
+    bind_password: str | None
+    user_attribute: str
+    role_groups: dict[str, str]
+    default_role: str | None
+    timeout: int
+
+    def __repr__(self) -> str:  # the bind password must never reach a log line
+        return f"LdapSettings(url={self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
+
+
+def load_config(environ: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment (os.environ by default)."""
+    env = dict(os.environ if environ is None else environ)
+    instance_dir = Path(env.get("ITOPS_INSTANCE_DIR") or PROJECT_ROOT / "var").resolve()
+    if not instance_dir.exists():
+        # Keys, the SQLite file and demo passwords live here: readable by the service user only.
+        instance_dir.mkdir(mode=0o700, parents=True)
+
+    database_url = env.get("ITOPS_DATABASE_URL") or f"sqlite:///{instance_dir / 'itops.db'}"
+    if database_url.startswith("postgresql://"):
+        # psycopg 3 is the supported driver; accept the plain URL operators usually paste.
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    if database_url.startswith("sqlite:///"):
+        Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+    secret_key = _secret_from_env(env, "ITOPS_SECRET_KEY") or _read_or_create_secret(
+        instance_dir / "secret_key", lambda: secrets.token_urlsafe(48)
+    )
+    encryption_key = _secret_from_env(env, "ITOPS_ENCRYPTION_KEY") or _read_or_create_secret(
+        instance_dir / "encryption_key", _new_fernet_key
+    )
+
+    ldap = None
+    if env.get("ITOPS_LDAP_URL"):
+        base_dn = env.get("ITOPS_LDAP_BASE_DN", "dc=example,dc=org")
+        default_role = env.get("ITOPS_LDAP_DEFAULT_ROLE", "employee").strip() or None
+        if default_role is not None and default_role not in ROLE_NAMES:
+            raise ConfigError(f"ITOPS_LDAP_DEFAULT_ROLE must be empty or one of {', '.join(ROLE_NAMES)}")
+        ldap = LdapSettings(
+            url=env["ITOPS_LDAP_URL"],
+            base_dn=base_dn,
+            people_dn=env.get("ITOPS_LDAP_PEOPLE_DN", f"ou=people,{base_dn}"),
+            groups_dn=env.get("ITOPS_LDAP_GROUPS_DN", f"ou=groups,{base_dn}"),
+            bind_dn=env.get("ITOPS_LDAP_BIND_DN") or None,
+            bind_password=_secret_from_env(env, "ITOPS_LDAP_BIND_PASSWORD"),
+            user_attribute=env.get("ITOPS_LDAP_USER_ATTRIBUTE", "uid"),
+            role_groups=parse_role_groups(
+                env.get("ITOPS_LDAP_ROLE_GROUPS", "admin=itops-admins,it_staff=itops-it,hr=itops-hr")
+            ),
+            default_role=default_role,
+            timeout=_int(env.get("ITOPS_LDAP_TIMEOUT", "5"), "ITOPS_LDAP_TIMEOUT"),
+        )
+
+    secure_cookies = _bool(env.get("ITOPS_SECURE_COOKIES", "false"), "ITOPS_SECURE_COOKIES")
+    session_hours = _int(env.get("ITOPS_SESSION_HOURS", "12"), "ITOPS_SESSION_HOURS")
+    return {
+        "SECRET_KEY": secret_key,
+        "ITOPS_ENCRYPTION_KEY": encryption_key,
+        "ITOPS_INSTANCE_DIR": str(instance_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "ITOPS_LDAP": ldap,
+        "ITOPS_SESSION_HOURS": session_hours,
+        "ITOPS_PASSWORD_HASH_METHOD": env.get("ITOPS_PASSWORD_HASH_METHOD", "scrypt"),
+        "ITOPS_LOGIN_RATE_LIMIT": env.get("ITOPS_LOGIN_RATE_LIMIT", "10 per minute"),
+        "ITOPS_METRICS_DIR": env.get("ITOPS_METRICS_DIR") or None,
+        "ITOPS_METRICS_TOKEN": _secret_from_env(env, "ITOPS_METRICS_TOKEN"),
+        "ITOPS_LOG_LEVEL": env.get("ITOPS_LOG_LEVEL", "INFO"),
+        "ITOPS_BASE_URL": env.get("ITOPS_BASE_URL", "http://127.0.0.1:5000"),
+        # Flask, Flask-WTF and Flask-Limiter settings derived from the ITOPS_* ones.
+        "MAX_CONTENT_LENGTH": _int(env.get("ITOPS_MAX_REQUEST_BYTES", str(16 * 1024 * 1024)), "ITOPS_MAX_REQUEST_BYTES"),
+        "SESSION_COOKIE_NAME": "itops_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "PERMANENT_SESSION_LIFETIME": session_hours * 3600,
+        # CSRF is checked by itops' own before_request, so that bearer-token API calls can skip it.
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_STORAGE_URI": env.get("ITOPS_RATELIMIT_STORAGE_URL", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # flask-smorest: the OpenAPI document lives under the API prefix; the docs page is ours.
+        "API_TITLE": "itops API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()

@@ -1,0 +1,1 @@
+"""Shared machinery with no domain knowledge: auth, audit, jobs, errors, crypto, pagination."""

@@ -1,0 +1,1 @@
+"""Administrators' pages: users and roles, the audit log, directory refresh."""

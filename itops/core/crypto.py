@@ -1,0 +1,24 @@
+"""Encryption of stored secrets (device credentials, bind passwords) with the instance's Fernet key."""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+
+
+class DecryptionFailed(Exception):
+    """The value was encrypted with another key, or has been tampered with."""
+
+
+def _fernet() -> Fernet:
+    return Fernet(current_app.config["ITOPS_ENCRYPTION_KEY"].encode())
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise DecryptionFailed("stored secret cannot be decrypted with this instance's key") from None

@@ -1,0 +1,1 @@
+"""Demo helpers: private peer services for `make run` and the tests."""

@@ -1,0 +1,137 @@
+"""`python -m itops.demo` (what `make run` calls): the whole embedded instance in one command.
+
+Starts a private slapd under var/, migrates, loads the demo data on first start, and serves the
+app with gunicorn on 127.0.0.1. Ctrl-C stops everything it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from itops.config import PROJECT_ROOT
+from itops.demo import data
+from itops.demo.slapd import SlapdError, SlapdInstance, free_port, seed, start_slapd
+
+
+def _instance_dir() -> Path:
+    path = Path(os.environ.get("ITOPS_INSTANCE_DIR") or PROJECT_ROOT / "var").resolve()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _private_file(path: Path, make) -> str:
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+    return path.read_text().strip()
+
+
+def _demo_state(instance_dir: Path) -> dict:
+    """Ports chosen on first start, reused afterwards so bookmarks and logs stay valid."""
+    path = instance_dir / "demo.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.setdefault("ldap_port", free_port())
+    path.write_text(json.dumps(state))
+    return state
+
+
+def _stop_leftover_slapd(workdir: Path) -> None:
+    """A previous run that was killed hard may have left its slapd running; stop it first."""
+    pid_file = workdir / "slapd.pid"
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text().strip())
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"slapd"):
+            os.kill(pid, signal.SIGTERM)
+    except (ValueError, OSError):
+        pass
+
+
+def _start_directory(instance_dir: Path, logins: dict) -> tuple[SlapdInstance, Path]:
+    workdir = instance_dir / "slapd"
+    password_file = instance_dir / "slapd-admin-password"
+    admin_password = _private_file(password_file, lambda: secrets.token_urlsafe(24))
+    port = int(os.environ.get("ITOPS_DEMO_LDAP_PORT") or _demo_state(instance_dir)["ldap_port"])
+    _stop_leftover_slapd(workdir)
+    slapd = start_slapd(workdir, port=port, admin_password=admin_password)
+    seed(slapd, data.directory_people(logins), data.DIRECTORY_GROUPS)
+    return slapd, password_file
+
+
+def _run(command: list[str], env: dict) -> None:
+    done = subprocess.run(command, env=env, cwd=PROJECT_ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"itops: `{' '.join(command[-3:])}` failed with exit code {done.returncode}")
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    instance_dir = _instance_dir()
+    logins = data.demo_logins(instance_dir)
+    host = os.environ.get("ITOPS_HOST", "127.0.0.1")
+    port = int(os.environ.get("ITOPS_PORT", "5000"))
+    try:
+        slapd, password_file = _start_directory(instance_dir, logins)
+    except SlapdError as exc:
+        print(f"itops: the demo directory (slapd) did not start: {exc}", file=sys.stderr)
+        return 1
+
+    env = {
+        **os.environ,
+        "ITOPS_INSTANCE_DIR": str(instance_dir),
+        "ITOPS_LDAP_URL": slapd.url,
+        "ITOPS_LDAP_BASE_DN": slapd.base_dn,
+        "ITOPS_LDAP_BIND_DN": slapd.admin_dn,
+        "ITOPS_LDAP_BIND_PASSWORD_FILE": str(password_file),
+        "ITOPS_BASE_URL": f"http://{host}:{port}",
+        "FLASK_APP": "app",
+    }
+    env.pop("ITOPS_LDAP_BIND_PASSWORD", None)
+    flask = [sys.executable, "-m", "flask"]
+    children: list[subprocess.Popen] = []
+    try:
+        _run([*flask, "db", "upgrade"], env)
+        _run([*flask, "itops", "demo", "load"], env)
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1", "--threads", "8",
+             "--access-logfile", "-", "--graceful-timeout", "5", "app:app"],
+            env=env, cwd=PROJECT_ROOT))
+        print("\n".join([
+            "", f"itops is running at http://{host}:{port}/  (directory: {slapd.url})",
+            "Demo logins (also in var/demo-logins.json):", *data.login_lines(logins),
+            "Press Ctrl-C to stop.", ""]), flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(child.poll() is None for child in children):
+            try:
+                children[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        failed = [c for c in children if c.returncode not in (None, 0)]
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        print("\nitops: stopping…", flush=True)
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        slapd.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Directory: Joiners, movers and leavers, kept in step with the directory."""

@@ -1,0 +1,127 @@
+"""Wiring: configuration, extensions, request hooks, blueprints, error handlers, CLI.
+
+Nothing here touches the database or the network; migrations run by `flask db upgrade`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, render_template
+from flask_login import current_user
+
+from itops.config import PROJECT_ROOT, load_config
+from itops.extensions import api, csrf, db, limiter, login_manager, migrate
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer",
+                   "description": "A personal API token from your account page: 'Authorization: Bearer itops_...'"},
+    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "itops_session",
+                      "description": "A browser session; state-changing calls also need the X-CSRFToken header."},
+}
+
+
+def build_app(overrides: dict | None = None) -> Flask:
+    app = Flask("itops", template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"))
+    app.config.from_mapping(load_config())
+    app.config["API_SPEC_OPTIONS"] = {
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "components": {"securitySchemes": SECURITY_SCHEMES},
+        "info": {"description": "The itops JSON API. Errors are application/problem+json (RFC 7807)."},
+    }
+    if overrides:
+        app.config.update(overrides)
+    app.permanent_session_lifetime = timedelta(hours=app.config["ITOPS_SESSION_HOURS"])
+    logging.getLogger("itops").setLevel(app.config["ITOPS_LOG_LEVEL"])
+
+    _init_extensions(app)
+    _install_request_hooks(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+
+    from itops.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from itops.core.database import configure_sqlite
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    _import_models()
+
+
+def _import_models() -> None:
+    """Every model module, so that metadata (and Alembic autogenerate) sees every table."""
+    import itops.core.audit  # noqa: F401
+    import itops.core.auth.models  # noqa: F401
+    import itops.core.jobs  # noqa: F401
+
+
+def _install_request_hooks(app: Flask) -> None:
+    from itops.core.auth.request_auth import install_request_auth
+    from itops.core.errors import register_error_handlers
+    from itops.core.ops import install_metrics
+    from itops.core.policy import install_policy_guard
+    from itops.core.security import install_security_headers
+
+    install_metrics(app)
+    install_request_auth(app)  # authentication first: the policy guard reads current_user
+    install_policy_guard(app)
+    install_security_headers(app)
+    register_error_handlers(app)  # after api.init_app, so ours replace flask-smorest's handler
+
+    @app.after_request
+    def _commit_at_request_boundary(response):
+        """Services only add and flush; a successful request commits, a failed one rolls back."""
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from itops.assets.views import bp as assets_bp
+    from itops.core.admin.views import bp as admin_bp
+    from itops.core.api import blp as jobs_api
+    from itops.core.apidocs import bp as apidocs_bp
+    from itops.core.auth.api import blp as auth_api
+    from itops.core.auth.views import bp as auth_bp
+    from itops.core.ops import bp as ops_bp
+    from itops.core.views import bp as core_bp
+    from itops.directory.views import bp as directory_bp
+    from itops.monitoring.views import bp as monitoring_bp
+    from itops.tickets.views import bp as tickets_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, ops_bp, apidocs_bp,
+                      assets_bp, tickets_bp, monitoring_bp, directory_bp):
+        app.register_blueprint(blueprint)
+    for api_blueprint in (auth_api, jobs_api):
+        api.register_blueprint(api_blueprint)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from itops.core.policy import AREA_ROLES, Role, can_use
+
+    area_labels = {"assets": "Assets", "tickets": "Tickets", "monitoring": "Monitoring",
+                   "directory": "Directory", "admin": "Admin"}
+
+    @app.context_processor
+    def _navigation():
+        if not current_user.is_authenticated:
+            return {"nav_areas": []}
+        return {"nav_areas": [(area, area_labels[area]) for area in AREA_ROLES if can_use(current_user, area)]}
+
+    app.jinja_env.globals["Role"] = Role
+    app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"

@@ -1,0 +1,1 @@
+"""Monitoring: Device health from the dedicated poller, incidents and the live dashboard."""

@@ -1,0 +1,4 @@
+"""Monitoring pages."""
+from itops.core.views import area_blueprint
+
+bp = area_blueprint("monitoring")

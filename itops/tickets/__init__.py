@@ -1,0 +1,1 @@
+"""Tickets: The helpdesk: requests from employees, the IT staff queue and SLAs."""

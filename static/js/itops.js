@@ -1,0 +1,11 @@
+// Progressive enhancement only: every page works without JavaScript.
+(function () {
+  "use strict";
+  // Buttons with data-confirm ask before submitting their form.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+}());

@@ -1,0 +1,33 @@
+// Job progress page: poll the job's JSON and update the bar until the job finishes.
+(function () {
+  "use strict";
+  var root = document.getElementById("job");
+  if (!root || root.dataset.finished === "true") { return; }
+  var field = function (name) { return root.querySelector('[data-field="' + name + '"]'); };
+
+  function render(job) {
+    var percent = job.percent === null ? 0 : job.percent;
+    var bar = field("bar");
+    bar.style.width = percent + "%";
+    bar.textContent = percent + "%";
+    bar.parentElement.setAttribute("aria-valuenow", String(percent));
+    field("state").textContent = job.state;
+    field("progress").textContent = job.done + (job.total ? " of " + job.total : "");
+    field("message").textContent = job.message || "";
+  }
+
+  function poll() {
+    fetch(root.dataset.jobUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (job) {
+        render(job);
+        if (job.state === "succeeded" || job.state === "failed") {
+          window.location.reload();  // the server renders the result or the error
+        } else {
+          window.setTimeout(poll, 1000);
+        }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
+  }
+  window.setTimeout(poll, 500);
+}());
