@@ -50,6 +50,28 @@ def instance_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("instance")
 
 
+def build_test_app(database_url: str):
+    application = create_app({
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # Fast hashing for the many test users; production uses scrypt.
+        "ITOPS_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "ITOPS_LOGIN_RATE_LIMIT": "5 per minute",
+    })
+    application.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
+    return application
+
+
+@pytest.fixture
+def app_with_routes(app, database_url):
+    """A second app on the same database, for tests that add routes of their own."""
+    def build(*rules):
+        extra = build_test_app(database_url)
+        for rule, endpoint, view in rules:
+            extra.add_url_rule(rule, endpoint, view)
+        return extra
+    return build
+
+
 @pytest.fixture(scope="session")
 def app(database_url, instance_dir):
     # Hermetic: the developer's own ITOPS_* settings must not leak into the tests.
@@ -58,15 +80,7 @@ def app(database_url, instance_dir):
         if key not in ("ITOPS_REQUIRE_PEERS", "ITOPS_TEST_DATABASE"):
             del os.environ[key]
     os.environ["ITOPS_INSTANCE_DIR"] = str(instance_dir)
-    application = create_app({
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        # Fast hashing for the many test users; production uses scrypt.
-        "ITOPS_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "ITOPS_LOGIN_RATE_LIMIT": "5 per minute",
-    })
-    # Tests hold one app context open around their requests; in production each request has its
-    # own, so give each request a fresh `g` (Flask-Login and Flask-WTF cache per-request state there).
-    application.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
+    application = build_test_app(database_url)
     with application.app_context():
         flask_migrate.upgrade()
     yield application
@@ -77,6 +91,8 @@ def app(database_url, instance_dir):
 
 
 def _fresh_g() -> None:
+    """Tests hold one app context open around their requests; in production each request has its
+    own, so give each request a fresh `g` (Flask-Login and Flask-WTF cache per-request state there)."""
     for name in list(vars(g)):
         delattr(g, name)
 

@@ -104,7 +104,7 @@ def main() -> int:
         _run([*flask, "itops", "demo", "load"], env)
         children.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1", "--threads", "8",
-             "--access-logfile", "-", "--graceful-timeout", "5", "app:app"],
+             "--access-logfile", "-", "--graceful-timeout", "5", "--no-control-socket", "app:app"],
             env=env, cwd=PROJECT_ROOT))
         print("\n".join([
             "", f"itops is running at http://{host}:{port}/  (directory: {slapd.url})",
@@ -119,9 +119,9 @@ def main() -> int:
         failed = [c for c in children if c.returncode not in (None, 0)]
         return 1 if failed else 0
     except KeyboardInterrupt:
-        print("\nitops: stopping…", flush=True)
         return 0
     finally:
+        print("\nitops: stopping the web server and the directory…", flush=True)
         for child in children:
             if child.poll() is None:
                 child.terminate()

@@ -69,21 +69,16 @@ def set_active(user_id: int, action: str):
     return redirect(url_for("admin.user", user_id=user_id))
 
 
-@bp.post("/users/<int:user_id>/revoke-sessions")
+@bp.post("/users/<int:user_id>/<any('revoke-sessions', 'revoke-all'):what>")
 @require_role(Role.ADMIN)
-def revoke_sessions(user_id: int):
+def revoke(user_id: int, what: str):
     target = services.get_user(user_id)
-    services.revoke_sessions(target, by=current_user)
-    flash(f"{target.username} has been signed out of every session.", "success")
-    return redirect(url_for("admin.user", user_id=user_id))
-
-
-@bp.post("/users/<int:user_id>/revoke-all")
-@require_role(Role.ADMIN)
-def revoke_all(user_id: int):
-    target = services.get_user(user_id)
-    services.revoke_everything(target, by=current_user, reason="revoked by an administrator")
-    flash(f"{target.username}'s sessions and API tokens are revoked.", "success")
+    if what == "revoke-all":
+        services.revoke_everything(target, by=current_user, reason="revoked by an administrator")
+        flash(f"{target.username}'s sessions and API tokens are revoked.", "success")
+    else:
+        services.revoke_sessions(target, by=current_user)
+        flash(f"{target.username} has been signed out of every session.", "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 

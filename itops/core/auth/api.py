@@ -50,9 +50,9 @@ def revoke_token(token_id):
 @blp.get("/users")
 @blp.arguments(schemas.UserListQuerySchema, location="query")
 @blp.response(200, schemas.UserPageSchema)
-@require_role(Role.ADMIN)
+@require_role(Role.IT_STAFF, Role.HR)
 def list_users(args):
-    """Users, by username (administrators)."""
+    """Users, by username (IT staff, HR and administrators look colleagues up)."""
     page = keyset_page(services.user_query(args["q"], args["role"]), [(User.username, False)],
                        cursor=args["cursor"], limit=args["limit"])
     return {"items": page.items, "next_cursor": page.next_cursor}

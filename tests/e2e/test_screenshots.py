@@ -1,0 +1,121 @@
+"""Full-page screenshots of every page, as each role and once on a phone-sized viewport.
+
+The PNGs land in test-artifacts/screenshots/ (git-ignored) for people to look at; the test itself
+checks that each page answered with the expected status and heading and logged no console error.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from itops.core import audit, jobs
+from itops.core.auth import services
+from itops.extensions import db
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+AREAS = {  # page name -> (path, heading)
+    "assets": ("/assets/", "Assets"),
+    "tickets": ("/tickets/", "Tickets"),
+    "monitoring": ("/monitoring/", "Monitoring"),
+    "directory": ("/directory/", "Directory"),
+}
+ROLE_AREAS = {
+    "employee": ("assets", "tickets"),
+    "it_staff": ("assets", "tickets", "monitoring"),
+    "hr": ("tickets", "directory"),
+    "admin": ("assets", "tickets", "monitoring", "directory"),
+}
+
+
+@pytest.fixture
+def world(make_user):
+    """Enough data that lists, tables and the job page are not empty."""
+    people = {
+        "employee": make_user("employee", "erin", display_name="Erin Employee", email="erin@example.org"),
+        "it_staff": make_user("it_staff", "tariq", display_name="Tariq Technician", email="tariq@example.org"),
+        "hr": make_user("hr", "hana", display_name="Hana Human-Resources", email="hana@example.org"),
+        "admin": make_user("admin", "ada", display_name="Ada Administrator", email="ada@example.org"),
+    }
+    for role, user in people.items():
+        audit.record("user.login", "user", user.id, summary=f"{user.username} signed in (local)", actor=user)
+    admin = people["admin"]
+    services.issue_token(admin, "inventory script on build host")
+    revoked = services.issue_token(admin, "old laptop")
+    services.revoke_token(revoked.token, by=admin)
+    mover = make_user("employee", "moritz", display_name="Moritz Mover")
+    services.change_role(mover, "it_staff", by=admin)  # an audit entry with before -> after
+    running = jobs.create_job("demo.count", "Count the widgets in every warehouse", by=admin, total=10)
+    running.state, running.done, running.message = "running", 4, "Counted the Hamburg warehouse"
+    finished = jobs.create_job("directory.refresh", "Refresh users from the directory", by=admin, total=6)
+    db.session.commit()
+
+    def refresh(progress):
+        progress.advance(6, "Compared 6 directory entries")
+        return {"created": 2, "updated": 3, "disabled": 1}
+
+    jobs.run_job(finished, refresh)
+    return {"people": people, "running": running, "finished": finished}
+
+
+def shoot(page: Page, name: str, path: str, heading: str | re.Pattern, *, status: int = 200,
+          full_page: bool = True) -> None:
+    response = page.goto(path)
+    assert response is not None and response.status == status, f"{path}: {response and response.status}"
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    if path.startswith("/api/v1/docs"):
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("itops")
+        expect(page.locator(".opblock").first).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=full_page, animations="disabled")
+
+
+def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]:
+    """(name, path, heading, status) of every page `role` can see, plus the error pages."""
+    user = world["people"][role]
+    pages = [("home", "/", f"Hello, {user.display_name}", 200)]
+    pages += [(area, *AREAS[area], 200) for area in ROLE_AREAS[role]]
+    pages.append(("account", "/account", "Your account", 200))
+    if role == "admin":
+        target = world["people"]["it_staff"]
+        pages += [
+            ("admin-users", "/admin/users", "Users", 200),
+            ("admin-user", f"/admin/users/{target.id}", re.compile(re.escape(target.display_name)), 200),
+            ("audit-log", "/admin/audit", "Audit log", 200),
+            ("job-running", f"/jobs/{world['running'].id}", world["running"].title, 200),
+            ("job-finished", f"/jobs/{world['finished'].id}", world["finished"].title, 200),
+        ]
+    pages += [("api-docs", "/api/v1/docs", "itops API", 200), ("404", "/no/such/page", "Not found", 404)]
+    if role == "employee":
+        pages.append(("403", "/monitoring/", "Not allowed", 403))
+    return pages
+
+
+@pytest.mark.parametrize("role", ["employee", "it_staff", "hr", "admin"])
+def test_every_page_as_each_role(page: Page, role, world, session_for, console):
+    if role == "employee":
+        shoot(page, "login", "/login", "Sign in to itops")
+    session_for(world["people"][role])
+    for name, path, heading, status in _pages_for(role, world):
+        if status != 200:
+            console.allow_status(path, status)
+        shoot(page, f"{role}-{name}", path, heading, status=status)
+
+
+def test_every_page_on_a_phone(page: Page, world, session_for, console):
+    page.set_viewport_size(PHONE)
+    shoot(page, "phone-login", "/login", "Sign in to itops")
+    session_for(world["people"]["admin"])
+    for name, path, heading, status in _pages_for("admin", world):
+        if status != 200:
+            console.allow_status(path, status)
+        shoot(page, f"phone-{name}", path, heading, status=status)
+    session_for(world["people"]["employee"])
+    console.allow_status("/monitoring/", 403)
+    shoot(page, "phone-403", "/monitoring/", "Not allowed", status=403)
