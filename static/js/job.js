@@ -18,8 +18,18 @@
 
   function poll() {
     fetch(root.dataset.jobUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        if (response.ok) { return response.json(); }
+        // Signed out (401), job gone or not yours (404): reload, and the server's page says why.
+        // Anything else (5xx, 429) may pass: try again later.
+        if (response.status === 401 || response.status === 403 || response.status === 404) {
+          window.location.reload();
+          return null;
+        }
+        throw new Error("HTTP " + response.status);
+      })
       .then(function (job) {
+        if (job === null) { return; }
         render(job);
         if (job.state === "succeeded" || job.state === "failed") {
           window.location.reload();  // the server renders the result or the error

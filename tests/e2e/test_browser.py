@@ -158,3 +158,18 @@ def test_job_page_follows_progress_and_shows_the_result_without_a_reload(page: P
     expect(result.locator("dt")).to_have_text(["widgets"])
     expect(result.locator("dd")).to_have_text(["42"])
     expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute("aria-valuenow", "100")
+
+
+def test_job_page_stops_polling_when_the_job_is_gone(page: Page, make_user, session_for, console):
+    user = make_user("it_staff")
+    job = jobs.create_job("e2e.gone", "Short-lived job", by=user, total=3)
+    db.session.commit()
+    session_for(user)
+    page.goto(f"/jobs/{job.id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Short-lived job")
+    console.allow_status(f"/api/v1/jobs/{job.id}", 404)
+    console.allow_status(f"/jobs/{job.id}", 404)
+    db.session.delete(job)
+    db.session.commit()
+    # The next poll answers 404: the page reloads and the server says why, instead of polling on.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from itops.core import audit, jobs
 from itops.core.auth import services
+from itops.core.database import utcnow
 from itops.extensions import db
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,7 @@ def world(make_user):
         "hr": make_user("hr", "hana", display_name="Hana Human-Resources", email="hana@example.org"),
         "admin": make_user("admin", "ada", display_name="Ada Administrator", email="ada@example.org"),
     }
-    for role, user in people.items():
+    for user in people.values():
         audit.record("user.login", "user", user.id, summary=f"{user.username} signed in (local)", actor=user)
     admin = people["admin"]
     services.issue_token(admin, "inventory script on build host")
@@ -53,6 +54,7 @@ def world(make_user):
     services.change_role(mover, "it_staff", by=admin)  # an audit entry with before -> after
     running = jobs.create_job("demo.count", "Count the widgets in every warehouse", by=admin, total=10)
     running.state, running.done, running.message = "running", 4, "Counted the Hamburg warehouse"
+    running.started_at = utcnow()
     finished = jobs.create_job("directory.refresh", "Refresh users from the directory", by=admin, total=6)
     db.session.commit()
 
@@ -68,7 +70,8 @@ def shoot(page: Page, name: str, path: str, heading: str | re.Pattern, *, status
           full_page: bool = True) -> None:
     response = page.goto(path)
     assert response is not None and response.status == status, f"{path}: {response and response.status}"
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    # .first: Swagger UI adds an <h1> of its own (the API title) after the page's.
+    expect(page.get_by_role("heading", level=1).first).to_have_text(heading)
     if path.startswith("/api/v1/docs"):
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("itops")
         expect(page.locator(".opblock").first).to_be_visible()
@@ -91,7 +94,7 @@ def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]
             ("job-running", f"/jobs/{world['running'].id}", world["running"].title, 200),
             ("job-finished", f"/jobs/{world['finished'].id}", world["finished"].title, 200),
         ]
-    pages += [("api-docs", "/api/v1/docs", "itops API", 200), ("404", "/no/such/page", "Not found", 404)]
+    pages += [("api-docs", "/api/v1/docs", "API documentation", 200), ("404", "/no/such/page", "Not found", 404)]
     if role == "employee":
         pages.append(("403", "/monitoring/", "Not allowed", 403))
     return pages
@@ -101,11 +104,34 @@ def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]
 def test_every_page_as_each_role(page: Page, role, world, session_for, console):
     if role == "employee":
         shoot(page, "login", "/login", "Sign in to itops")
+        _shoot_wrong_password(page, console)
     session_for(world["people"][role])
     for name, path, heading, status in _pages_for(role, world):
         if status != 200:
             console.allow_status(path, status)
         shoot(page, f"{role}-{name}", path, heading, status=status)
+    if role == "it_staff":
+        _shoot_new_token(page)
+
+
+def _shoot_wrong_password(page: Page, console) -> None:
+    console.allow_status("/login", 401)
+    page.get_by_label("Username").fill("erin")
+    page.get_by_label("Password").fill("not the password")
+    with page.expect_response(lambda response: response.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 401
+    expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=SHOTS / "login-wrong-password.png", full_page=True, animations="disabled")
+
+
+def _shoot_new_token(page: Page) -> None:
+    page.goto("/account")
+    page.get_by_label("Token name").fill("laptop inventory")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("New API token")).to_have_value(re.compile(r"^itops_"))
+    page.screenshot(path=SHOTS / "account-new-token.png", full_page=True, animations="disabled")
 
 
 def test_every_page_on_a_phone(page: Page, world, session_for, console):
