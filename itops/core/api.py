@@ -6,7 +6,7 @@ from marshmallow import Schema, fields
 from itops.core import jobs
 from itops.core.policy import require_role
 
-blp = Blueprint("jobs_api", __name__, url_prefix="/api/v1", description="Progress of long-running jobs")
+blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Progress of long-running jobs")
 
 
 class JobSchema(Schema):

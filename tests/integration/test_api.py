@@ -1,5 +1,6 @@
 """The /api/v1 base: OpenAPI document, /me, tokens, roles, problem+json errors."""
 import json
+import re
 
 import pytest
 from openapi_spec_validator import validate
@@ -7,7 +8,7 @@ from openapi_spec_validator import validate
 from itops.core.auth.models import ApiToken
 from itops.core.policy import Role
 from itops.extensions import db
-from tests.conftest import sign_in
+from tests.conftest import csrf_token, sign_in
 
 
 def bearer(secret):
@@ -220,3 +221,18 @@ def test_job_progress_is_visible_to_its_creator_and_admins_only(app, client_as):
     assert owner.get(f"/api/v1/jobs/{job.id}").json["state"] == "queued"
     assert client_as(Role.EMPLOYEE).get(f"/api/v1/jobs/{job.id}").status_code == 404
     assert client_as(Role.ADMIN).get(f"/api/v1/jobs/{job.id}").status_code == 200
+
+
+def test_token_made_in_the_browser_is_shown_once_and_never_cached(client_as):
+    client = client_as(Role.EMPLOYEE)
+    response = client.post("/account/tokens", data={"name": "laptop script", "csrf_token": csrf_token(client)})
+    assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store"
+    html = response.get_data(as_text=True)
+    shown = re.search(r'readonly value="([^"]+)" aria-label="New API token"', html)
+    assert shown, "the new secret is not on the page"
+    secret = shown.group(1)
+    assert ApiToken.query.filter_by(name="laptop script").one().token_hash != secret
+    # The name field is blank again, so a second click does not quietly make a twin token.
+    assert 'value="laptop script"' not in html
+    assert secret not in client.get("/account").get_data(as_text=True)

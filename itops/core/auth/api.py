@@ -9,7 +9,7 @@ from itops.core.auth.models import User
 from itops.core.pagination import keyset_page
 from itops.core.policy import Role, require_role
 
-blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="The caller, API tokens and users")
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="The caller, API tokens and users")
 
 
 @blp.get("/me")

@@ -58,6 +58,11 @@ def login():
     return render_template("auth/login.html", form=form)
 
 
+@bp.context_processor
+def _sign_in_source():
+    return {"directory_sign_in": current_app.config["ITOPS_LDAP"] is not None}
+
+
 @bp.post("/logout")
 @require_role()
 def logout():
@@ -82,8 +87,12 @@ def create_token():
                                confirm=ConfirmForm(), new_secret=None), 422
     issued = services.issue_token(current_user, form.name.data)
     # Rendered, not flashed: the flash would put the secret into the (signed, not encrypted) cookie.
-    return render_template("auth/account.html", tokens=services.tokens_of(current_user), token_form=TokenForm(),
-                           confirm=ConfirmForm(), new_secret=issued.secret, new_token=issued.token), 201
+    # A fresh, empty form: the name just used must not be offered again for a second token.
+    page = render_template("auth/account.html", tokens=services.tokens_of(current_user),
+                           token_form=TokenForm(formdata=None), confirm=ConfirmForm(), new_secret=issued.secret,
+                           new_token=issued.token)
+    # The secret is on this page once; keep it out of every cache and the browser's back/forward store.
+    return page, 201, {"Cache-Control": "no-store"}
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
