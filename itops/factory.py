@@ -66,6 +66,7 @@ def _import_models() -> None:
     import itops.core.audit  # noqa: F401
     import itops.core.auth.models  # noqa: F401
     import itops.core.jobs  # noqa: F401
+    import itops.assets.models  # noqa: F401
 
 
 def _install_request_hooks(app: Flask) -> None:
@@ -92,6 +93,7 @@ def _install_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from itops.assets.api import agent_blp, blp as assets_api
     from itops.assets.views import bp as assets_bp
     from itops.core.admin.views import bp as admin_bp
     from itops.core.api import blp as jobs_api
@@ -107,7 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (core_bp, auth_bp, admin_bp, ops_bp, apidocs_bp,
                       assets_bp, tickets_bp, monitoring_bp, directory_bp):
         app.register_blueprint(blueprint)
-    for api_blueprint in (auth_api, jobs_api):
+    for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp):
         api.register_blueprint(api_blueprint)
 
 

@@ -189,3 +189,20 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def make_asset(app):
+    """make_asset("laptop", name=..., holder=user) -> a committed asset made through the service."""
+    from itops.assets import services as asset_services
+
+    def make(kind: str = "laptop", *, holder=None, status: str = "in_stock", **values):
+        values.setdefault("name", f"{kind}-{next(counter)}")
+        asset = asset_services.create_asset(kind, values, by="test", status=status)
+        if holder is not None:
+            asset_services.checkout(asset, holder, by="test")
+        db.session.commit()
+        return asset
+
+    counter = iter(range(1, 100_000))
+    return make

@@ -8,4 +8,8 @@
       event.preventDefault();
     }
   });
+  // Buttons with data-print open the browser's print dialog (inline handlers are forbidden by the CSP).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
 }());

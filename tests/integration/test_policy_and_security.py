@@ -7,7 +7,8 @@ from itops.core.security import CONTENT_SECURITY_POLICY
 from tests.conftest import csrf_token, sign_in
 
 EXTENSION_ENDPOINTS = {"static", "api-docs.openapi_json"}
-PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "ops.metrics", "apidocs.docs"}
+# The agent endpoints are public to the guard because they check their own (enrollment or agent) tokens.
+PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "ops.metrics", "apidocs.docs", "agent.enroll", "agent.report_inventory"}
 
 
 def test_every_endpoint_declares_an_access_policy(app):

@@ -16,6 +16,8 @@ from itops.core.errors import error_response, wants_json
 from itops.extensions import csrf, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Endpoints that check their own bearer tokens (the inventory agent's): no session, no personal token.
+SELF_AUTHENTICATED_PREFIXES = ("/api/v1/agent/",)
 SESSION_STARTED_KEY = "_itops_auth_at"
 
 
@@ -43,6 +45,9 @@ def install_request_auth(app) -> None:
     @app.before_request
     def _authenticate():
         g.auth_method = None
+        if request.path.startswith(SELF_AUTHENTICATED_PREFIXES):
+            g.auth_method = "token"  # never a cookie, and no CSRF: there is no session to ride on
+            return None
         header = request.headers.get("Authorization", "")
         if request.path.startswith("/api/") and header:
             scheme, _, secret = header.partition(" ")

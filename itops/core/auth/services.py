@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from itops.core import audit
 from itops.core.auth import directory
 from itops.core.auth.models import ApiToken, AuthSource, User
+from itops.core.crypto import new_secret_token, token_digest
 from itops.core.database import utcnow
 from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from itops.core.policy import Role
@@ -215,11 +214,6 @@ def load_session_user(session_id: str) -> User | None:
 
 # --- API tokens ------------------------------------------------------------------------------
 
-def _hash_token(token: str) -> str:
-    # Tokens are 256 random bits, so a fast hash is enough; a slow KDF would slow every API call.
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class IssuedToken:
     token: ApiToken
@@ -232,8 +226,8 @@ def issue_token(user: User, name: str, *, by=None) -> IssuedToken:
         raise ValidationFailed("Give the token a name of 1 to 100 characters.", errors={"name": ["Required."]})
     if any(t.name == name and not t.is_revoked for t in user.tokens):
         raise Conflict(f"You already have an active token named {name!r}.")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user=user, name=name, prefix=secret[: len(TOKEN_PREFIX) + 6], token_hash=_hash_token(secret))
+    secret = new_secret_token(TOKEN_PREFIX)
+    token = ApiToken(user=user, name=name, prefix=secret[: len(TOKEN_PREFIX) + 6], token_hash=token_digest(secret))
     db.session.add(token)
     db.session.flush()
     audit.record("token.create", "api_token", token.id, summary=f"API token {name!r} created for {user.username}",
@@ -245,7 +239,7 @@ def user_for_token(secret: str) -> User | None:
     """The active user a bearer token belongs to, or None if it is unknown, revoked or its user disabled."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(secret)))
     if token is None or token.is_revoked or not token.user.active:
         return None
     now = utcnow()

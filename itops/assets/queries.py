@@ -1,0 +1,113 @@
+"""The one asset query: the HTML list, /api/v1/assets and the CSV export all build their rows here."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
+
+from itops.assets.choices import SORTS, AssetKind, Status
+from itops.assets.models import Asset
+from itops.core.auth.models import User
+from itops.core.errors import ValidationFailed
+from itops.core.pagination import Page, keyset_page
+from itops.extensions import db
+
+DEFAULT_PAGE_SIZE = 50
+EXPORT_BATCH = 200
+
+_SORT_COLUMNS = {
+    "tag": [(Asset.tag, False)],
+    "name": [(Asset.name, False), (Asset.id, False)],
+    "kind": [(Asset.kind, False), (Asset.id, False)],
+    "status": [(Asset.status, False), (Asset.id, False)],
+    "-updated": [(Asset.updated_at, True), (Asset.id, True)],
+}
+
+
+@dataclass(frozen=True)
+class AssetFilters:
+    q: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    location: str | None = None
+    holder: str | None = None          # a username
+    holder_id: int | None = None       # set by the caller for "only what I hold"
+    warranty_days: int | None = None   # warranty ends within this many days (and has not ended)
+    sort: str = "tag"
+
+    def validated(self) -> AssetFilters:
+        errors = {}
+        if self.kind and self.kind not in AssetKind.__members__.values():
+            errors["kind"] = [f"Unknown kind {self.kind!r}."]
+        if self.status and self.status not in Status.__members__.values():
+            errors["status"] = [f"Unknown status {self.status!r}."]
+        if self.sort not in SORTS:
+            errors["sort"] = [f"Sort by one of: {', '.join(SORTS)}."]
+        if self.warranty_days is not None and not 0 <= self.warranty_days <= 3650:
+            errors["warranty_days"] = ["0 to 3650 days."]
+        if errors:
+            raise ValidationFailed("Some filters are not valid.", errors=errors)
+        return self
+
+    def only_held_by(self, user: User) -> AssetFilters:
+        return replace(self, holder=None, holder_id=user.id)
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query-string arguments (for pager, sort and export links)."""
+        values = {"q": self.q, "kind": self.kind, "status": self.status, "location": self.location,
+                  "holder": self.holder, "warranty_days": self.warranty_days,
+                  "sort": None if self.sort == "tag" else self.sort}
+        return {key: str(value) for key, value in values.items() if value not in (None, "")}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def asset_query(filters: AssetFilters) -> Select:
+    """Assets matching `filters`, with their holder loaded in the same query. Unordered; callers sort."""
+    query = select(Asset).options(joinedload(Asset.holder))
+    if filters.q and filters.q.strip():
+        query = query.where(Asset.search_text.like(f"%{_escape_like(filters.q.strip().lower())}%", escape="\\"))
+    if filters.kind:
+        query = query.where(Asset.kind == filters.kind)
+    if filters.status:
+        query = query.where(Asset.status == filters.status)
+    if filters.location and filters.location.strip():
+        query = query.where(Asset.location == filters.location.strip())
+    if filters.holder_id is not None:
+        query = query.where(Asset.holder_id == filters.holder_id)
+    elif filters.holder and filters.holder.strip():
+        holder_ids = select(User.id).where(User.username == filters.holder.strip().lower())
+        query = query.where(Asset.holder_id.in_(holder_ids.scalar_subquery()))
+    if filters.warranty_days is not None:
+        today = date.today()
+        query = query.where(Asset.warranty_end >= today,
+                            Asset.warranty_end <= today + timedelta(days=filters.warranty_days))
+    return query
+
+
+def sort_of(filters: AssetFilters):
+    return _SORT_COLUMNS[filters.sort]
+
+
+def asset_page(filters: AssetFilters, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+    filters = filters.validated()
+    return keyset_page(asset_query(filters), sort_of(filters), cursor=cursor, limit=limit,
+                       key=lambda asset: [getattr(asset, column.key) for column, _ in sort_of(filters)])
+
+
+def iter_assets(filters: AssetFilters, batch: int = EXPORT_BATCH) -> Iterator[Asset]:
+    """Every matching asset, fetched a keyset page at a time so an export of 100,000 rows stays small in memory."""
+    cursor = None
+    while True:
+        page = asset_page(filters, cursor=cursor, limit=batch)
+        yield from page.items
+        for asset in page.items:  # rows already streamed out need not stay in the session's identity map
+            db.session.expunge(asset)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
