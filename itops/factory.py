@@ -5,7 +5,7 @@ Nothing here touches the database or the network; migrations run by `flask db up
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask, render_template
 from flask_login import current_user
@@ -113,6 +113,20 @@ def _register_blueprints(app: Flask) -> None:
         api.register_blueprint(api_blueprint)
 
 
+def format_when(value) -> str:
+    """A time as people read it, in UTC; ISO strings (as agents report them) too."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _register_template_helpers(app: Flask) -> None:
     from itops.core.policy import AREA_ROLES, Role, can_use
 
@@ -126,4 +140,4 @@ def _register_template_helpers(app: Flask) -> None:
         return {"nav_areas": [(area, area_labels[area]) for area in AREA_ROLES if can_use(current_user, area)]}
 
     app.jinja_env.globals["Role"] = Role
-    app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    app.jinja_env.filters["when"] = format_when

@@ -127,5 +127,5 @@ def report_inventory():
     """Report this machine's inventory; changes since the last report become one history event."""
     asset = inventory.asset_for_agent_token(_bearer())
     changes = inventory.apply_report(asset, _report())
-    return {"asset_id": asset.id, "changes": len(changes),
+    return {"asset_id": asset.id, "asset_tag": asset.tag, "changes": len(changes),
             "report_interval_seconds": inventory.REPORT_INTERVAL_SECONDS}

@@ -174,24 +174,23 @@ REPORT = obj({
     "agent_version": text(32),
     "collected_at": timestamp(),
     "hostname": text(253),
-    "fqdn": text(253, **_NULLABLE),
-    "os": obj({"system": text(64, **_NULLABLE), "name": text(128, **_NULLABLE), "version": text(64, **_NULLABLE),
-               "kernel": text(128, **_NULLABLE), "arch": text(32, **_NULLABLE)}),
+    "fqdn": text(**_NULLABLE),
+    "os": obj({"system": text(**_NULLABLE), "name": text(**_NULLABLE), "version": text(**_NULLABLE),
+               "kernel": text(**_NULLABLE), "arch": text(**_NULLABLE)}),
     "boot_time": timestamp(**_NULLABLE),
-    "hardware": obj({"manufacturer": text(128, **_NULLABLE), "model": text(128, **_NULLABLE),
-                     "serial": text(128, **_NULLABLE)}, nullable=True),
+    "hardware": obj({"manufacturer": text(**_NULLABLE), "model": text(**_NULLABLE), "serial": text(**_NULLABLE)},
+                    nullable=True),
     "cpu": obj({"model": text(255, **_NULLABLE), "cores_physical": number(0, 4096, integer=True, **_NULLABLE),
                 "cores_logical": number(0, 8192, integer=True, **_NULLABLE),
                 "frequency_mhz": number(0, 100000, **_NULLABLE)}, nullable=True),
     "memory": obj({"total_bytes": number(0, 2 ** 60, integer=True)}),
-    "disks": items(obj({"device": text(), "mountpoint": text(), "fstype": text(32),
+    "disks": items(obj({"device": text(), "mountpoint": text(), "fstype": text(),
                         "total_bytes": number(0, 2 ** 62, integer=True),
                         "used_bytes": number(0, 2 ** 62, integer=True)}), 64),
-    "network": items(obj({"name": text(64), "mac": text(17, **_NULLABLE),
-                          "addresses": items(text(64), 32)}), 64),
-    "users": items(obj({"name": text(64), "terminal": text(64, **_NULLABLE), "host": text(255, **_NULLABLE),
+    "network": items(obj({"name": text(), "mac": text(**_NULLABLE), "addresses": items(text(), 32)}), 64),
+    "users": items(obj({"name": text(), "terminal": text(**_NULLABLE), "host": text(**_NULLABLE),
                         "started": timestamp(**_NULLABLE)}), 64),
-    "last_user": text(64, **_NULLABLE),
+    "last_user": text(**_NULLABLE),
     "battery": obj({"percent": number(0, 100), "plugged": boolean(**_NULLABLE),
                     "seconds_left": number(0, 10 ** 7, integer=True, **_NULLABLE)}, nullable=True),
     "software": obj({"status": text(16), "manager": text(16, **_NULLABLE),
@@ -239,8 +238,16 @@ def asset_for_agent_token(secret: str) -> Asset:
 
 # --- matching and recording ---------------------------------------------------------------------
 
+# Interfaces that containers, bridges and VPNs add: their MACs are not the machine's.
+VIRTUAL_INTERFACE_PREFIXES = ("lo", "docker", "br-", "veth", "virbr", "vnet", "ifb", "tun", "tap", "wg", "vmnet",
+                              "vboxnet", "zt", "tailscale", "cni", "flannel", "kube")
+
+
 def _macs(report: dict) -> list[str]:
-    return [n["mac"] for n in report.get("network") or [] if n.get("mac") and n["mac"] != "00:00:00:00:00:00"]
+    """The machine's MAC addresses, physical-looking interfaces first (by name, as reported)."""
+    found = [(n["name"].startswith(VIRTUAL_INTERFACE_PREFIXES), n["mac"]) for n in report.get("network") or []
+             if n.get("mac") and n["mac"] != "00:00:00:00:00:00"]
+    return [mac for _virtual, mac in sorted(found, key=lambda pair: pair[0])]
 
 
 def _hardware(report: dict) -> dict:
@@ -267,13 +274,10 @@ def enroll(token: EnrollmentToken, report: dict) -> tuple[Asset, str]:
     """Register the machine (matched or new) and give it its own agent token; an older one stops working."""
     asset = match_asset(report)
     if asset is None:
-        hardware = _hardware(report)
         kind = AssetKind.LAPTOP if report.get("battery") else AssetKind.DESKTOP
         macs = _macs(report)
-        asset = services.create_asset(kind, {
-            "name": report["hostname"], "serial": hardware.get("serial"), "manufacturer": hardware.get("manufacturer"),
-            "model": hardware.get("model"), "mac": macs[0] if macs else None,
-        }, by=AGENT_ACTOR, event=EventKind.ENROLLED)
+        asset = services.create_asset(kind, {"name": report["hostname"], "mac": macs[0] if macs else None},
+                                      by=AGENT_ACTOR, event=EventKind.ENROLLED)
     secret = crypto.new_secret_token(AGENT_PREFIX)
     asset.agent_token_hash = crypto.token_digest(secret)
     token.uses += 1
@@ -358,10 +362,10 @@ def _adopt_hardware(asset: Asset, report: dict, changes: list[str]) -> None:
     """Fill in what the machine knows about itself; a serial owned by another asset is reported, not taken."""
     hardware = _hardware(report)
     for field in ("manufacturer", "model"):
-        if hardware.get(field) and getattr(asset, field) != hardware[field] and not getattr(asset, field):
-            setattr(asset, field, hardware[field])
+        if hardware.get(field) and not getattr(asset, field):
+            setattr(asset, field, hardware[field][:128])
     serial = hardware.get("serial")
-    if serial and asset.serial != serial:
+    if serial and len(serial) <= 128 and asset.serial != serial:
         owner = db.session.scalar(select(Asset.tag).where(Asset.serial == serial, Asset.id != asset.id))
         if owner:
             changes.append(f"reported serial {serial} belongs to {owner}; not changed")
@@ -388,7 +392,7 @@ def apply_report(asset: Asset, report: dict) -> list[str]:
     if not first:
         changes += [f"software {kind}: {len(names)}" for kind, names in software.items() if names]
     asset.facts = new_facts
-    asset.last_user = (report.get("last_user") or "")[:64] or None
+    asset.last_user = (report.get("last_user") or "")[:64] or None  # usernames longer than 64 match nobody
     asset.last_seen_at = utcnow()
     services.refresh_search_text(asset)
     if changes:

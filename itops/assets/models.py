@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from itops.assets.choices import CHECKOUT_STATUS, AssetKind, EventKind, Family, Status
+from itops.assets.choices import CHECKOUT_STATUS, HELD_STATUSES, AssetKind, EventKind, Family, Status
 from itops.core.auth.models import User
 from itops.core.database import UTCDateTime, utcnow
 from itops.extensions import db
@@ -97,6 +97,14 @@ class Asset(db.Model):
     @property
     def status_enum(self) -> Status:
         return Status(self.status)
+
+    @property
+    def status_moves(self) -> tuple[Status, ...]:
+        """Plain status changes open now: a held asset stays held (check-in releases it), a free one
+        is deployed only by checking it out."""
+        if self.holder is not None:
+            return tuple(s for s in Status(self.status).allowed_next if s in HELD_STATUSES)
+        return tuple(s for s in Status(self.status).allowed_next if s != CHECKOUT_STATUS)
 
     @property
     def can_check_out(self) -> bool:

@@ -147,5 +147,6 @@ class EnrollResponseSchema(Schema):
 
 class InventoryResponseSchema(Schema):
     asset_id = fields.Integer()
+    asset_tag = fields.String()
     changes = fields.Integer()
     report_interval_seconds = fields.Integer()

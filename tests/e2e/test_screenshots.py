@@ -6,6 +6,8 @@ checks that each page answered with the expected status and heading and logged n
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 AREAS = {  # page name -> (path, heading)
-    "assets": ("/assets/", "Assets"),
+    "assets": ("/assets/", re.compile(r"^(My assets|Assets)$")),
     "tickets": ("/tickets/", "Tickets"),
     "monitoring": ("/monitoring/", "Monitoring"),
     "directory": ("/directory/", "Directory"),
@@ -63,7 +65,30 @@ def world(make_user):
         return {"created": 2, "updated": 3, "disabled": 1}
 
     jobs.run_job(finished, refresh)
-    return {"people": people, "running": running, "finished": finished}
+    return {"people": people, "running": running, "finished": finished, "assets": _assets(people)}
+
+
+def _assets(people) -> dict:
+    """A laptop held by the employee with an agent report, a phone, a switch with a stored login."""
+    from itops.assets import inventory, services as assets
+    from tests.integration.test_agent_ingest import report
+
+    it_staff, employee = people["it_staff"], people["employee"]
+    laptop = assets.create_asset("laptop", {"name": "erin-laptop", "serial": "PF2ABCDE", "manufacturer": "LENOVO",
+                                            "model": "ThinkPad T14", "location": "Berlin, 3rd floor",
+                                            "warranty_end": date(2028, 3, 31), "cost": Decimal("1249.00")},
+                                 by=it_staff)
+    assets.checkout(laptop, employee, by=it_staff, expected_return=date(2029, 1, 31), condition="new")
+    inventory.apply_report(laptop, inventory.check_report(report(hostname="erin-laptop", last_user="erin")))
+    assets.create_asset("mobile_phone", {"name": "Erin's phone", "imei": "490154203237518",
+                                         "phone_number": "+4915112345678", "carrier": "Telekom"}, by=it_staff)
+    login = assets.create_credential("core switches", "netops", "s3cret-pass", by=it_staff)
+    switch = assets.create_asset("switch", {"name": "core-sw-1", "management_address": "127.0.0.1",
+                                            "device_type": "cisco_ios", "credential_id": login.id,
+                                            "location": "Berlin, server room"}, by=it_staff)
+    assets.issue_enrollment_token("laptop rollout", by=it_staff)
+    db.session.commit()
+    return {"laptop": laptop, "switch": switch}
 
 
 def shoot(page: Page, name: str, path: str, heading: str | re.Pattern, *, status: int = 200,
@@ -85,6 +110,19 @@ def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]
     pages = [("home", "/", f"Hello, {user.display_name}", 200)]
     pages += [(area, *AREAS[area], 200) for area in ROLE_AREAS[role]]
     pages.append(("account", "/account", "Your account", 200))
+    laptop = world["assets"]["laptop"]
+    if role in ("employee", "it_staff"):
+        pages += [("asset", f"/assets/{laptop.id}", f"{laptop.tag} · erin-laptop", 200),
+                  ("asset-software", f"/assets/{laptop.id}/software", "Installed software on erin-laptop", 200),
+                  ("asset-label", f"/assets/{laptop.id}/label", "Label", 200)]
+    if role == "it_staff":
+        switch = world["assets"]["switch"]
+        pages += [("asset-new", "/assets/new", "New asset", 200),
+                  ("asset-edit", f"/assets/{switch.id}/edit", f"Edit {switch.tag}", 200),
+                  ("asset-switch", f"/assets/{switch.id}", f"{switch.tag} · core-sw-1", 200),
+                  ("asset-labels", f"/assets/labels?id={laptop.id}&id={switch.id}", "2 labels", 200),
+                  ("asset-enrollment", "/assets/enrollment", "Inventory agent enrollment", 200),
+                  ("asset-credentials", "/assets/credentials", "Device credentials", 200)]
     if role == "admin":
         target = world["people"]["it_staff"]
         pages += [
