@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from itops.assets.cli import assets_cli
 from itops.core import jobs
 from itops.core.auth import services
 from itops.core.errors import DomainError
@@ -18,6 +19,7 @@ users_cli = AppGroup("users", help="Local users, roles, sessions and API tokens.
 demo_cli = AppGroup("demo", help="Demo data for `make run`.")
 itops_cli.add_command(users_cli)
 itops_cli.add_command(demo_cli)
+itops_cli.add_command(assets_cli)
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
@@ -129,7 +131,12 @@ def load_demo():
     """Create the demo's local administrator on first start (idempotent); prints the demo logins."""
     from itops.demo import data
 
-    logins = data.demo_logins(current_app.config["ITOPS_INSTANCE_DIR"])
+    instance_dir = current_app.config["ITOPS_INSTANCE_DIR"]
+    logins = data.demo_logins(instance_dir)
     created = data.load_local_users(logins)
+    assets = data.load_demo_assets() if current_app.config["ITOPS_LDAP"] is not None else 0
+    data.demo_enrollment_token(instance_dir)
     db.session.commit()
+    if assets:
+        created.append(f"{assets} assets")
     click.echo("created: " + (", ".join(created) if created else "nothing (already loaded)"))

@@ -11,6 +11,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from itops.config import PROJECT_ROOT
@@ -71,6 +73,36 @@ def _run(command: list[str], env: dict) -> None:
         raise SystemExit(f"itops: `{' '.join(command[-3:])}` failed with exit code {done.returncode}")
 
 
+def _wait_until_healthy(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"itops: the web server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"itops: the web server did not answer {url} within {seconds:.0f} s")
+
+
+def _start_own_agent(instance_dir: Path, server_url: str) -> subprocess.Popen | None:
+    """This machine's inventory agent, so the demo shows one real computer. Enrolls on first start."""
+    env = {**os.environ, "ITOPS_AGENT_STATE": str(instance_dir / "agent" / "state.json")}
+    if not (instance_dir / "agent" / "state.json").exists():
+        token = (instance_dir / "demo-enrollment-token").read_text().strip()
+        enrolled = subprocess.run([sys.executable, "-m", "itops.agent", "enroll", "--server", server_url,
+                                   "--token", token], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        if enrolled.returncode != 0:
+            print(f"itops: this machine's agent did not enroll ({enrolled.stderr.strip()}); the demo runs without it",
+                  file=sys.stderr)
+            return None
+    return subprocess.Popen([sys.executable, "-m", "itops.agent", "run", "--interval", "900"], env=env,
+                            cwd=PROJECT_ROOT)
+
+
 def _interrupt(*_args) -> None:
     raise KeyboardInterrupt
 
@@ -106,17 +138,22 @@ def main() -> int:
             [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1", "--threads", "8",
              "--access-logfile", "-", "--graceful-timeout", "5", "--no-control-socket", "app:app"],
             env=env, cwd=PROJECT_ROOT))
+        _wait_until_healthy(f"http://{host}:{port}/healthz", children[0])
+        agent = _start_own_agent(instance_dir, f"http://{host}:{port}")
+        if agent is not None:
+            children.append(agent)
         print("\n".join([
             "", f"itops is running at http://{host}:{port}/  (directory: {slapd.url})",
             "Demo logins (also in var/demo-logins.json):", *data.login_lines(logins),
             "Press Ctrl-C to stop.", ""]), flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
-        while all(child.poll() is None for child in children):
+        server = children[0]  # the agent may stop (e.g. its token revoked); the demo goes on without it
+        while server.poll() is None:
             try:
-                children[0].wait(timeout=1)
+                server.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
-        failed = [c for c in children if c.returncode not in (None, 0)]
+        failed = server.returncode not in (None, 0)
         return 1 if failed else 0
     except KeyboardInterrupt:
         return 0

@@ -69,3 +69,72 @@ def load_local_users(logins: dict[str, str]) -> list[str]:
 
 def login_lines(logins: dict[str, str]) -> list[str]:
     return [f"  {name:8} {logins[name]:18} {role}" for name, role in LOGIN_ROLES.items()]
+
+
+# (kind, name, fields, holder username or None)
+DEMO_ASSETS = [
+    ("laptop", "eve-thinkpad", {"serial": "PF3DEMO01", "manufacturer": "Lenovo", "model": "ThinkPad T14 Gen 4",
+                                "location": "Berlin HQ, 2nd floor", "cost": "1349.00", "supplier": "Bechtle"}, "eve"),
+    ("mobile_phone", "Eve's phone", {"imei": "490154203237518", "phone_number": "+4915112345678",
+                                     "carrier": "Telekom", "manufacturer": "Google", "model": "Pixel 8"}, "eve"),
+    ("laptop", "omar-macbook", {"serial": "C02DEMO0002", "manufacturer": "Apple", "model": "MacBook Air M3",
+                                "location": "Berlin HQ, 3rd floor", "cost": "1499.00"}, "omar"),
+    ("desk_phone", "Reception phone", {"mac": "00:04:f2:aa:10:01", "extension": "100", "manufacturer": "Polycom",
+                                       "model": "VVX 450", "location": "Berlin HQ, reception"}, None),
+    ("desk_phone", "Meeting room Spree", {"mac": "00:04:f2:aa:10:02", "extension": "210", "manufacturer": "Polycom",
+                                          "model": "Trio 8500", "location": "Berlin HQ, 2nd floor"}, None),
+    ("laptop", "spare-laptop-1", {"serial": "PF3DEMO03", "manufacturer": "Lenovo", "model": "ThinkPad T14 Gen 4",
+                                  "location": "IT store room"}, None),
+    ("desktop", "design-workstation", {"serial": "DEMO-WS-01", "manufacturer": "Dell", "model": "Precision 3680",
+                                       "location": "Hamburg office"}, "zoe"),
+    ("server", "files-01", {"serial": "DEMO-SRV-01", "manufacturer": "HPE", "model": "ProLiant DL380 Gen11",
+                            "location": "Berlin HQ, server room"}, None),
+    ("switch", "core-sw-1", {"management_address": "127.0.0.1", "device_type": "cisco_ios", "manufacturer": "Cisco",
+                             "model": "Catalyst 9300", "location": "Berlin HQ, server room"}, None),
+    ("router", "edge-router", {"management_address": "127.0.0.2", "device_type": "cisco_xe", "manufacturer": "Cisco",
+                               "model": "ISR 1100", "location": "Berlin HQ, server room"}, None),
+    ("access_point", "ap-2nd-floor", {"management_address": "127.0.0.3", "manufacturer": "Ubiquiti",
+                                      "model": "U6 Pro", "location": "Berlin HQ, 2nd floor"}, None),
+    ("printer", "printer-2nd-floor", {"manufacturer": "Brother", "model": "HL-L6400DW",
+                                      "location": "Berlin HQ, 2nd floor"}, None),
+]
+
+
+def load_demo_assets() -> int:
+    """A small inventory on first start, some of it held by the directory's demo staff."""
+    from decimal import Decimal
+
+    from itops.assets import services as assets
+    from itops.assets.models import Asset
+    from itops.core.auth import services as auth
+    from itops.extensions import db
+
+    if db.session.scalar(db.select(Asset.id).limit(1)) is not None:
+        return 0
+    for kind, name, fields, holder in DEMO_ASSETS:
+        values = {"name": name, **fields}
+        if "cost" in values:
+            values["cost"] = Decimal(values["cost"])
+        asset = assets.create_asset(kind, values, by="demo")
+        person = auth.import_directory_user(holder) if holder else None
+        if person is not None:
+            assets.checkout(asset, person, by="demo")
+    return len(DEMO_ASSETS)
+
+
+def demo_enrollment_token(instance_dir: str | Path) -> str:
+    """The enrollment token `make run` uses to enroll this machine's own agent (kept 0600 in var/)."""
+    from itops.assets import inventory, services as assets
+
+    path = Path(instance_dir) / "demo-enrollment-token"
+    if path.exists():
+        try:
+            inventory.usable_enrollment_token(path.read_text().strip())
+            return path.read_text().strip()
+        except inventory.TokenRefused:  # the database was reset or the token revoked: make another
+            path.unlink()
+    secret = assets.issue_enrollment_token("make run: this machine", days=365, by="demo").secret
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret

@@ -72,3 +72,15 @@ def test_demo_load_is_idempotent(app):
     assert first.exit_code == second.exit_code == 0
     assert "created: admin" in first.output and "already loaded" in second.output
     assert db.session.query(User).filter_by(username="admin", role="admin").count() == 1
+
+
+def test_demo_load_with_a_directory_creates_assets_held_by_directory_people(app, directory):
+    from itops.assets.models import Asset
+    result = run(app, "demo", "load")
+    assert result.exit_code == 0, result.output
+    assert "12 assets" in result.output
+    eve = db.session.query(User).filter_by(username="eve").one()
+    assert eve.source == "directory"
+    held = {a.name for a in db.session.query(Asset).filter_by(holder_id=eve.id)}
+    assert held == {"eve-thinkpad", "Eve's phone"}
+    assert "already loaded" in run(app, "demo", "load").output

@@ -178,6 +178,24 @@ def _authenticate_with_directory(settings, username: str, password: str, user: U
         raise AuthenticationFailed("Your directory account is not in any group that may use itops.")
     if user is not None and not user.active:
         raise AuthenticationFailed(GENERIC_FAILURE)
+    return sync_directory_user(account, role, user)
+
+
+def import_directory_user(username: str) -> User | None:
+    """Create or update the local user for a directory account without a sign-in (people who hold
+    assets before they ever sign in). None if the account is missing, locked or has no itops role."""
+    settings = current_app.config["ITOPS_LDAP"]
+    if settings is None:
+        raise Conflict("No directory is configured (ITOPS_LDAP_URL is not set).")
+    account = directory.find_account(settings, normalise_username(username))
+    role = account.role(settings) if account and not account.locked else None
+    if role is None:
+        return None
+    return sync_directory_user(account, role, find_user(account.username))
+
+
+def sync_directory_user(account, role: Role, user: User | None) -> User:
+    """The local user row mirrors the directory entry: name, email, DN and role."""
     if user is None:
         user = User(username=account.username, source=AuthSource.DIRECTORY, role=role.value,
                     display_name=account.display_name)
