@@ -122,7 +122,8 @@ def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]
                   ("asset-switch", f"/assets/{switch.id}", f"{switch.tag} · core-sw-1", 200),
                   ("asset-labels", f"/assets/labels?id={laptop.id}&id={switch.id}", "2 labels", 200),
                   ("asset-enrollment", "/assets/enrollment", "Inventory agent enrollment", 200),
-                  ("asset-credentials", "/assets/credentials", "Device credentials", 200)]
+                  ("asset-credentials", "/assets/credentials", "Device credentials", 200),
+                  ("asset-import", "/assets/import", "Import assets from CSV", 200)]
     if role == "admin":
         target = world["people"]["it_staff"]
         pages += [
@@ -150,6 +151,7 @@ def test_every_page_as_each_role(page: Page, role, world, session_for, console):
         shoot(page, f"{role}-{name}", path, heading, status=status)
     if role == "it_staff":
         _shoot_new_token(page)
+        _shoot_import_preview(page)
 
 
 def _shoot_wrong_password(page: Page, console) -> None:
@@ -170,6 +172,22 @@ def _shoot_new_token(page: Page) -> None:
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_label("New API token")).to_have_value(re.compile(r"^itops_"))
     page.screenshot(path=SHOTS / "account-new-token.png", full_page=True, animations="disabled")
+
+
+def _shoot_import_preview(page: Page) -> None:
+    page.goto("/assets/import")
+    csv_text = ("tag,kind,name,serial,imei,purchase_date,holder\n"
+                "IT-000001,laptop,erin-laptop,PF2ABCDE,,2025-01-15,erin\n"
+                ",mobile_phone,New phone,,490154203237519,,\n"
+                ",laptop,Spare laptop,PF9NEW01,,31/12/2025,\n"
+                ",spaceship,Enterprise,,,,\n"
+                ",desktop,Reception PC,DESK-01,,2024-06-01,nobody\n"
+                ",switch,access-sw-2,SW-0002,,2023-03-01,\n")
+    page.get_by_label("CSV file").set_input_files(files=[{"name": "assets.csv", "mimeType": "text/csv",
+                                                          "buffer": csv_text.encode()}])
+    page.get_by_role("button", name=re.compile("Preview|Check")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Import preview: assets.csv")
+    page.screenshot(path=SHOTS / "it_staff-asset-import-preview.png", full_page=True, animations="disabled")
 
 
 def test_every_page_on_a_phone(page: Page, world, session_for, console):

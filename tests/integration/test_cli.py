@@ -84,3 +84,18 @@ def test_demo_load_with_a_directory_creates_assets_held_by_directory_people(app,
     held = {a.name for a in db.session.query(Asset).filter_by(holder_id=eve.id)}
     assert held == {"eve-thinkpad", "Eve's phone"}
     assert "already loaded" in run(app, "demo", "load").output
+
+
+def test_enrollment_token_from_the_cli_enrolls_an_agent(app, client):
+    import gzip
+    import json
+
+    from tests.integration.test_agent_ingest import report
+    result = run(app, "assets", "enrollment-token", "build hosts", "--days", "7")
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip()
+    assert secret.startswith("itops_enr_")
+    response = client.post("/api/v1/agent/enroll", data=gzip.compress(json.dumps(report()).encode()),
+                           headers={"Authorization": f"Bearer {secret}", "Content-Encoding": "gzip"})
+    assert response.status_code == 201
+    assert run(app, "assets", "enrollment-token", "x", "--days", "999").exit_code == 2
