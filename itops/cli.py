@@ -11,7 +11,9 @@ from itops.assets.cli import assets_cli
 from itops.core import jobs
 from itops.core.auth import services
 from itops.core.errors import DomainError
+from itops.core.outbox import outbox_cli
 from itops.core.policy import Role
+from itops.tickets.cli import tickets_cli
 from itops.extensions import db
 
 itops_cli = AppGroup("itops", help="itops administration commands.")
@@ -20,6 +22,8 @@ demo_cli = AppGroup("demo", help="Demo data for `make run`.")
 itops_cli.add_command(users_cli)
 itops_cli.add_command(demo_cli)
 itops_cli.add_command(assets_cli)
+itops_cli.add_command(outbox_cli)
+itops_cli.add_command(tickets_cli)
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 

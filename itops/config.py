@@ -96,6 +96,42 @@ class LdapSettings:
         return f"LdapSettings(url={self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
 
 
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str  # none | starttls | tls
+    username: str | None
+    password: str | None
+    sender: str
+    timeout: int
+
+    def __repr__(self) -> str:  # the password must never reach a log line
+        return f"SmtpSettings(host={self.host!r}, port={self.port}, security={self.security!r})"
+
+
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
+def _smtp_settings(env: dict) -> SmtpSettings | None:
+    """Outgoing mail; without ITOPS_SMTP_HOST messages wait in the outbox until one is configured."""
+    if not env.get("ITOPS_SMTP_HOST"):
+        return None
+    security = env.get("ITOPS_SMTP_SECURITY", "none").strip().lower()
+    if security not in SMTP_SECURITY:
+        raise ConfigError(f"ITOPS_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}")
+    default_port = {"none": "25", "starttls": "587", "tls": "465"}[security]
+    return SmtpSettings(
+        host=env["ITOPS_SMTP_HOST"],
+        port=_int(env.get("ITOPS_SMTP_PORT", default_port), "ITOPS_SMTP_PORT"),
+        security=security,
+        username=env.get("ITOPS_SMTP_USERNAME") or None,
+        password=_secret_from_env(env, "ITOPS_SMTP_PASSWORD"),
+        sender=env.get("ITOPS_MAIL_FROM", "itops@localhost"),
+        timeout=_int(env.get("ITOPS_SMTP_TIMEOUT", "10"), "ITOPS_SMTP_TIMEOUT"),
+    )
+
+
 def load_config(environ: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment (os.environ by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -155,6 +191,17 @@ def load_config(environ: dict | None = None) -> dict:
         "ITOPS_METRICS_TOKEN": _secret_from_env(env, "ITOPS_METRICS_TOKEN"),
         "ITOPS_LOG_LEVEL": env.get("ITOPS_LOG_LEVEL", "INFO"),
         "ITOPS_BASE_URL": env.get("ITOPS_BASE_URL", "http://127.0.0.1:5000"),
+        "ITOPS_SMTP": _smtp_settings(env),
+        # Helpdesk: business hours for SLA clocks, reopen and auto-close windows, attachment size.
+        "ITOPS_TIMEZONE": env.get("ITOPS_TIMEZONE", "UTC"),
+        "ITOPS_BUSINESS_DAYS": env.get("ITOPS_BUSINESS_DAYS", "mon-fri"),
+        "ITOPS_BUSINESS_HOURS": env.get("ITOPS_BUSINESS_HOURS", "09:00-17:00"),
+        "ITOPS_HOLIDAYS": env.get("ITOPS_HOLIDAYS", ""),
+        "ITOPS_TICKET_REOPEN_DAYS": _int(env.get("ITOPS_TICKET_REOPEN_DAYS", "7"), "ITOPS_TICKET_REOPEN_DAYS"),
+        "ITOPS_TICKET_AUTOCLOSE_DAYS": _int(env.get("ITOPS_TICKET_AUTOCLOSE_DAYS", "5"),
+                                            "ITOPS_TICKET_AUTOCLOSE_DAYS"),
+        "ITOPS_ATTACHMENT_MAX_BYTES": _int(env.get("ITOPS_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)),
+                                           "ITOPS_ATTACHMENT_MAX_BYTES"),
         # Flask, Flask-WTF and Flask-Limiter settings derived from the ITOPS_* ones.
         "MAX_CONTENT_LENGTH": _int(env.get("ITOPS_MAX_REQUEST_BYTES", str(16 * 1024 * 1024)), "ITOPS_MAX_REQUEST_BYTES"),
         "SESSION_COOKIE_NAME": "itops_session",

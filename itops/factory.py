@@ -11,6 +11,7 @@ from flask import Flask, render_template
 from flask_login import current_user
 
 from itops.config import PROJECT_ROOT, load_config
+from itops.core.database import include_in_autogenerate
 from itops.extensions import api, csrf, db, limiter, login_manager, migrate
 
 SECURITY_SCHEMES = {
@@ -53,6 +54,7 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     include_object=include_in_autogenerate,
                      compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -66,7 +68,9 @@ def _import_models() -> None:
     import itops.core.audit  # noqa: F401
     import itops.core.auth.models  # noqa: F401
     import itops.core.jobs  # noqa: F401
+    import itops.core.outbox  # noqa: F401
     import itops.assets.models  # noqa: F401
+    import itops.tickets.models  # noqa: F401
 
 
 def _install_request_hooks(app: Flask) -> None:
@@ -75,12 +79,14 @@ def _install_request_hooks(app: Flask) -> None:
     from itops.core.ops import install_metrics
     from itops.core.policy import install_policy_guard
     from itops.core.security import install_security_headers
+    from itops.tickets.attachments import install_cleanup as install_attachment_cleanup
 
     install_metrics(app)
     install_request_auth(app)  # authentication first: the policy guard reads current_user
     install_policy_guard(app)
     install_security_headers(app)
     register_error_handlers(app)  # after api.init_app, so ours replace flask-smorest's handler
+    install_attachment_cleanup()  # an upload whose transaction rolls back leaves no file behind
 
     @app.after_request
     def _commit_at_request_boundary(response):

@@ -47,3 +47,21 @@ def configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+# Full-text search objects are created by hand in migrations because they differ per database (FTS5
+# tables and triggers on SQLite, a generated tsvector column and GIN index on PostgreSQL) and the
+# models cannot describe them. Autogenerate and the schema test leave them alone by these names.
+SEARCH_TABLE_PREFIX = "fts_"
+SEARCH_COLUMN = "search_vector"
+SEARCH_INDEX_PREFIX = "ix_fts_"
+
+
+def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
+    if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX):
+        return False
+    if type_ == "column" and name == SEARCH_COLUMN:
+        return False
+    if type_ == "index" and name and name.startswith(SEARCH_INDEX_PREFIX):
+        return False
+    return True

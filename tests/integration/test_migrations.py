@@ -6,6 +6,7 @@ from flask import current_app
 import flask_migrate
 from sqlalchemy import inspect
 
+from itops.core.database import include_in_autogenerate
 from itops.extensions import db
 from tests.conftest import build_test_app
 
@@ -20,7 +21,8 @@ def test_there_is_a_single_head():
 
 def test_migrated_schema_matches_the_models():
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_object": include_in_autogenerate})
         assert context.get_current_revision() == _script().get_current_head()
         assert compare_metadata(context, db.metadata) == []
 
