@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import delete, func, insert, select, update
@@ -162,6 +162,29 @@ def obj(fields: dict[str, Check], *, optional: frozenset[str] = frozenset(), nul
     return check
 
 
+def packages(check_package: Check, max_items: int) -> Check:
+    """A package list: thousands of entries per report, so well-formed ones take a quick path; any
+    entry that is not plainly valid goes through the full check for a precise error."""
+    def check(value, path, errors):
+        if not isinstance(value, list):
+            errors.add(path, "Must be a list.")
+            return []
+        if len(value) > max_items:
+            errors.add(path, f"At most {max_items} entries.")
+            return []
+        for i, item in enumerate(value):
+            if not (type(item) is dict and len(item) == 3 and _plain(item.get("name"), 255)
+                    and _plain(item.get("version"), 255) and "arch" in item
+                    and (item["arch"] is None or _plain(item["arch"], 32))):
+                check_package(item, f"{path}[{i}]", errors)
+        return value
+    return check
+
+
+def _plain(value, max_length: int) -> bool:
+    return type(value) is str and len(value) <= max_length and "\x00" not in value
+
+
 def _schema_version(value, path, errors):
     if value != 1:
         errors.add(path, "This server understands report schema 1.")
@@ -194,8 +217,8 @@ REPORT = obj({
     "battery": obj({"percent": number(0, 100), "plugged": boolean(**_NULLABLE),
                     "seconds_left": number(0, 10 ** 7, integer=True, **_NULLABLE)}, nullable=True),
     "software": obj({"status": text(16), "manager": text(16, **_NULLABLE),
-                     "packages": items(obj({"name": text(), "version": text(), "arch": text(32, **_NULLABLE)}),
-                                       20000),
+                     "packages": packages(obj({"name": text(), "version": text(), "arch": text(32, **_NULLABLE)}),
+                                          20000),
                      "detail": text(2000, **_NULLABLE)}),
 }, optional=frozenset({"fqdn", "boot_time", "hardware", "cpu", "users", "last_user", "battery"}))
 
@@ -377,6 +400,21 @@ def _adopt_hardware(asset: Asset, report: dict, changes: list[str]) -> None:
         asset.mac = macs[0]
 
 
+# Facts that change on every report (clock, uptime, disk use, sessions, battery) are stored without an
+# event; a report that differs from the last only in these is not written again within this time.
+VOLATILE_FACTS = frozenset({"collected_at", "boot_time", "disks", "users", "battery"})
+SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def _only_volatile_changes(asset: Asset, new_facts: dict, report: dict, now: datetime) -> bool:
+    if asset.last_seen_at is None or now - asset.last_seen_at >= SEEN_RESOLUTION:
+        return False
+    if (report.get("last_user") or None) != asset.last_user:
+        return False
+    old = asset.facts
+    return all(old.get(key) == value for key, value in new_facts.items() if key not in VOLATILE_FACTS)
+
+
 def apply_report(asset: Asset, report: dict) -> list[str]:
     """Store the report on the asset; record one history event listing what changed, if anything did."""
     first = asset.facts is None
@@ -391,9 +429,12 @@ def apply_report(asset: Asset, report: dict) -> list[str]:
         asset.software_digest = digest
     if not first:
         changes += [f"software {kind}: {len(names)}" for kind, names in software.items() if names]
+    now = utcnow()
+    if not changes and not first and _only_volatile_changes(asset, new_facts, report, now):
+        return changes  # nothing worth a write: last seen is kept to the minute (SEEN_RESOLUTION)
     asset.facts = new_facts
     asset.last_user = (report.get("last_user") or "")[:64] or None  # usernames longer than 64 match nobody
-    asset.last_seen_at = utcnow()
+    asset.last_seen_at = now
     services.refresh_search_text(asset)
     if changes:
         details = {"changes": changes} | {kind: names[:DETAIL_NAMES] for kind, names in software.items() if names}

@@ -35,7 +35,10 @@ class Asset(db.Model):
         Index("ix_assets_status_id", "status", "id"),
         Index("ix_assets_updated_id", "updated_at", "id"),
         Index("ix_assets_holder_tag", "holder_id", "tag"),
-        Index("ix_assets_location", "location"),
+        # Filters combined with the default sort (tag), so a filtered first page is an index range.
+        Index("ix_assets_kind_tag", "kind", "tag"),
+        Index("ix_assets_status_tag", "status", "tag"),
+        Index("ix_assets_location_tag", "location", "tag"),
         Index("ix_assets_warranty_end", "warranty_end"),
         Index("ix_assets_mac", "mac"),
     )

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal_column, select, text
 from sqlalchemy.orm import joinedload
 
 from itops.assets.choices import SORTS, AssetKind, Status
@@ -67,11 +67,23 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _text_match(term: str):
+    """Substring match on search_text. SQLite answers terms of 3+ characters from its FTS5 trigram
+    index; PostgreSQL's pg_trgm index serves the LIKE itself. Shorter terms fall back to LIKE."""
+    like = Asset.search_text.like(f"%{_escape_like(term)}%", escape="\\")
+    if len(term) < 3 or db.engine.dialect.name != "sqlite":
+        return like
+    phrase = '"' + term.replace('"', '""') + '"'  # one quoted string: no FTS5 operators from users
+    matching = select(literal_column("rowid")).select_from(text("fts_assets")).where(
+        text("fts_assets MATCH :asset_match").bindparams(asset_match=phrase))
+    return Asset.id.in_(matching)
+
+
 def asset_query(filters: AssetFilters) -> Select:
     """Assets matching `filters`, with their holder loaded in the same query. Unordered; callers sort."""
     query = select(Asset).options(joinedload(Asset.holder))
     if filters.q and filters.q.strip():
-        query = query.where(Asset.search_text.like(f"%{_escape_like(filters.q.strip().lower())}%", escape="\\"))
+        query = query.where(_text_match(filters.q.strip().lower()))
     if filters.kind:
         query = query.where(Asset.kind == filters.kind)
     if filters.status:

@@ -100,9 +100,11 @@ def last_user_account(asset: Asset) -> User | None:
     return auth_services.find_user(asset.last_user) if asset.last_user else None
 
 
-def people_to_hold(limit: int = 500) -> list[User]:
-    """Active people offered in the checkout box (a datalist: typing any username still works)."""
-    return list(db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username).limit(limit)))
+def people_to_hold(limit: int = 500) -> list:
+    """(username, display_name) of active people offered in the checkout box; a datalist, so typing any
+    username still works beyond the first `limit`."""
+    return list(db.session.execute(select(User.username, User.display_name).where(User.active.is_(True))
+                                   .order_by(User.username).limit(limit)))
 
 
 def history(asset: Asset, limit: int = 200) -> list[AssetEvent]:

@@ -66,11 +66,12 @@ def create():
 @require_area("assets")
 def detail(asset_id: int):
     asset = services.get_asset_for(current_user, asset_id)
-    suggested = services.suggested_holder(asset)
+    suggested, manage = services.suggested_holder(asset), services.can_manage(current_user)
     return render_template("assets/detail.html", asset=asset, history=services.history(asset),
-                           manage=services.can_manage(current_user), suggested=suggested,
+                           manage=manage, suggested=suggested,
                            checkout_form=CheckoutForm(holder=suggested.username if suggested else None),
-                           checkin_form=CheckinForm(), status_form=StatusForm(), people=services.people_to_hold())
+                           checkin_form=CheckinForm(), status_form=StatusForm(),
+                           people=services.people_to_hold() if manage and asset.can_check_out else [])
 
 
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])

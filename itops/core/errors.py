@@ -110,6 +110,12 @@ def _http_detail(exc: HTTPException) -> tuple[str, dict | None]:
     return description, None
 
 
+def _is_busy_database(exc: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
 def register_error_handlers(app) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
@@ -131,6 +137,11 @@ def register_error_handlers(app) -> None:
     def _unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return _http_error(exc)
+        if _is_busy_database(exc):
+            # SQLite's single writer was busy for the whole busy timeout: a moment later it will not be.
+            app.logger.warning("database busy on %s %s; answered 503", request.method, request.path)
+            return error_response(503, "The server is busy; try again in a few seconds.", title=Unavailable.title,
+                                  headers={"Retry-After": "5"})
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, None)
 

@@ -123,14 +123,16 @@ class BusinessCalendar:
     def _is_regular_week(self, day: date) -> bool:
         """True when the seven days from `day` hold exactly _nominal_week() of business time.
 
-        That is so when none of them is a holiday and the UTC offset is the same at all eight local
-        midnights. Checking midnights is enough because no zone in the tz database changes its
-        offset twice within one day (transitions are at least days apart).
+        That is so when none of them is a holiday and all eight local midnights exist once, with
+        one and the same UTC offset (both folds agree: a midnight inside a skipped or repeated
+        stretch, as in Toronto in 1919, does not count as regular). Checking midnights is enough
+        because no zone in the tz database changes its offset twice within one day.
         """
-        if False:
+        if any(day + i * _DAY in self.holidays for i in range(7)):
             return False
-        offset = self.tz.utcoffset(datetime.combine(day, time(0)))
-        return all(self.tz.utcoffset(datetime.combine(day + i * _DAY, time(0))) == offset for i in range(1, 8))
+        midnights = [datetime.combine(day + i * _DAY, time(0)) for i in range(8)]
+        offsets = {self.tz.utcoffset(midnight.replace(fold=fold)) for midnight in midnights for fold in (0, 1)}
+        return len(offsets) == 1
 
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: int) -> datetime:
@@ -230,8 +232,8 @@ def _business_time_between(calendar: BusinessCalendar, start: datetime, end: dat
     week = calendar._nominal_week()
     day = start.astimezone(calendar.tz).date()
     while (midnight := calendar._midnight(day)) < end:
-        if (midnight >= start and end - midnight > _WEEK  # cheap test first; the next one is exact
-                and calendar._midnight(day + _WEEK) <= end and calendar._is_regular_week(day)):
+        # In a regular week the next week's midnight is exactly _WEEK after this one.
+        if midnight >= start and end - midnight >= _WEEK and calendar._is_regular_week(day):
             total += week
             day += _WEEK
             continue

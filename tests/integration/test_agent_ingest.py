@@ -253,3 +253,18 @@ def test_serial_reported_by_another_machine_is_not_taken(client, enrolled, make_
     asset = db.session.get(Asset, enrolled["asset_id"])
     assert asset.serial == "PF2ABCDE"
     assert "reported serial DUPLICATE-1 belongs to" in services.history(asset)[0].summary
+
+
+def test_reports_that_change_only_volatile_facts_are_written_at_most_once_a_minute(client, enrolled):
+    asset = db.session.get(Asset, enrolled["asset_id"])
+    busier = report()
+    busier["disks"][0]["used_bytes"] = 130 * 1024 ** 3
+    assert push(client, "inventory", enrolled["agent_token"], busier).json["changes"] == 0
+    db.session.refresh(asset)
+    assert asset.facts["disks"][0]["used_bytes"] == 120 * 1024 ** 3  # within the minute: not rewritten
+    asset.last_seen_at -= timedelta(minutes=2)
+    db.session.commit()
+    assert push(client, "inventory", enrolled["agent_token"], busier).status_code == 200
+    db.session.refresh(asset)
+    assert asset.facts["disks"][0]["used_bytes"] == 130 * 1024 ** 3
+    assert utcnow() - asset.last_seen_at < timedelta(seconds=5)

@@ -81,3 +81,19 @@ def test_metrics_token_when_configured(app, client):
         assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
     finally:
         app.config["ITOPS_METRICS_TOKEN"] = None
+
+
+def test_a_busy_sqlite_database_answers_503_with_retry_after(app_with_routes, make_user):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    @require_role()
+    def busy():
+        raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+
+    client = app_with_routes(("/api/v1/busy", "busy", busy)).test_client()
+    sign_in(client, make_user(Role.EMPLOYEE))
+    response = client.get("/api/v1/busy")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json["detail"] == "The server is busy; try again in a few seconds."
