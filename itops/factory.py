@@ -111,11 +111,12 @@ def _register_blueprints(app: Flask) -> None:
     from itops.directory.views import bp as directory_bp
     from itops.monitoring.views import bp as monitoring_bp
     from itops.tickets.views import bp as tickets_bp
+    from itops.tickets.api import blp as tickets_api
 
     for blueprint in (core_bp, auth_bp, admin_bp, ops_bp, apidocs_bp,
                       assets_bp, tickets_bp, monitoring_bp, directory_bp):
         app.register_blueprint(blueprint)
-    for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp):
+    for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp, tickets_api):
         api.register_blueprint(api_blueprint)
 
 
@@ -141,9 +142,11 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _navigation():
-        if not current_user.is_authenticated:
-            return {"nav_areas": []}
-        return {"nav_areas": [(area, area_labels[area]) for area in AREA_ROLES if can_use(current_user, area)]}
+        # `me` is the signed-in user itself, not the current_user proxy: base.html reads it on every page.
+        me = current_user._get_current_object()
+        if not me.is_authenticated:
+            return {"nav_areas": [], "me": me}
+        return {"nav_areas": [(area, area_labels[area]) for area in AREA_ROLES if can_use(me, area)], "me": me}
 
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.filters["when"] = format_when

@@ -23,11 +23,13 @@ from itops.extensions import db
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 MAX_LABELS = 200
+KIND_LABELS = {kind.value: kind.label for kind in AssetKind}
+STATUS_LABELS = {status.value: status.label for status in Status}
 
 
-def filters_from_request() -> queries.AssetFilters:
-    """The list's filters from the query string, for the page, the export and the API alike."""
-    form = AssetFilterForm(request.args)
+def filters_from_request(form: AssetFilterForm | None = None) -> queries.AssetFilters:
+    """The list's filters from the query string, for the page and the export alike."""
+    form = form or AssetFilterForm(request.args)
     if not form.validate():
         raise ValidationFailed("Check the filters.", errors=form.errors)
     filters = queries.AssetFilters(q=form.q.data, kind=form.kind.data or None, status=form.status.data or None,
@@ -39,10 +41,12 @@ def filters_from_request() -> queries.AssetFilters:
 @bp.get("/")
 @require_area("assets")
 def index():
-    filters = filters_from_request()
+    form = AssetFilterForm(request.args)
+    filters = filters_from_request(form)
     page = queries.asset_page(filters, cursor=request.args.get("cursor"))
-    return render_template("assets/list.html", page=page, filters=filters, form=AssetFilterForm(request.args),
-                           manage=services.can_manage(current_user))
+    return render_template("assets/list.html", page=page, filters=filters, form=form,
+                           manage=services.can_manage(current_user), kind_labels=KIND_LABELS,
+                           status_labels=STATUS_LABELS)
 
 
 def _credential_choices(form: AssetForm) -> None:
