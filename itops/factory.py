@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from flask import Flask, render_template
+from flask import Flask
 from flask_login import current_user
 
 from itops.config import PROJECT_ROOT, load_config

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from itops.assets.choices import (
     CHECKIN_STATUS, CHECKIN_TARGETS, CHECKOUT_STATUS, DEVICE_TYPE_NAMES, FAMILY_FIELDS, HELD_STATUSES, KIND_SPECIFIC_FIELDS,
-    AssetKind, EventKind, Family, Status,
+    AssetKind, EventKind, Status,
 )
 from itops.assets.models import Asset, AssetEvent, DeviceCredential, EnrollmentToken, InstalledSoftware
 from itops.core import audit, crypto
