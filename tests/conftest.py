@@ -25,7 +25,7 @@ from itops.core.policy import Role
 from itops.demo.slapd import free_port
 from itops.extensions import db, limiter
 
-pytest_plugins = ["tests.peers.slapd", "tests.peers.postgres", "tests.peers.chromium"]
+pytest_plugins = ["tests.peers.slapd", "tests.peers.postgres", "tests.peers.chromium", "tests.peers.smtp"]
 
 PASSWORD = "correct horse battery staple"
 CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')

@@ -260,8 +260,9 @@ def send_due(*, limit: int = 100, now: datetime | None = None, progress=None) ->
     with Session(db.engine, expire_on_commit=False) as session:
         if settings is None:
             counts["skipped"] = _count_due(session, now)
-            log.warning("outbox: email is not configured (ITOPS_SMTP_HOST unset); %d due messages wait",
-                        counts["skipped"])
+            log.log(logging.WARNING if counts["skipped"] else logging.DEBUG,
+                    "outbox: email is not configured (ITOPS_SMTP_HOST unset); %d due messages wait",
+                    counts["skipped"])
             return counts
         counts["failed"] += _give_up_on_stuck(session, now)
         if progress is not None:
@@ -319,19 +320,27 @@ def _claim(session: Session, now: datetime, size: int) -> list[OutboxMessage]:
     candidates = (select(OutboxMessage.id).where(_due(now))
                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(size))
     if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Lock the candidates first and update them by id. (Not `id IN (SELECT ... SKIP LOCKED)` in
+        # the UPDATE: PostgreSQL may run that subquery once per row, and as it skips the rows this
+        # statement already changed, each run returns new ones and LIMIT no longer limits.)
+        ids = list(session.scalars(candidates.with_for_update(skip_locked=True)))
+        if not ids:
+            session.commit()
+            return []
+        chosen = OutboxMessage.id.in_(ids)
+    else:
+        # One UPDATE with the candidates as a subquery: atomic, as SQLite has one writer at a time.
+        chosen = OutboxMessage.id.in_(candidates)
     session.execute(
         update(OutboxMessage)
-        # The due condition again: on SQLite another sender may have claimed a candidate between
-        # the subquery and the update; on PostgreSQL the row is re-checked after its lock.
-        .where(OutboxMessage.id.in_(candidates), _due(now))
+        # The due condition again, so that a row another sender claimed meanwhile is never taken.
+        .where(chosen, _due(now))
         .values(state=OutboxState.SENDING.value, claim_token=token, claimed_at=now,
                 attempts=OutboxMessage.attempts + 1)
         .execution_options(synchronize_session=False))
     session.commit()
     batch = list(session.scalars(select(OutboxMessage).where(OutboxMessage.claim_token == token)
                                  .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
-    import threading, time as _t; print("DBG claim", threading.current_thread().name, _t.monotonic(), len(batch), [m.id for m in batch][:3])
     for message in batch:
         if message.id in stuck:
             log.warning("outbox: message %s was left in sending by a stopped sender; sending it again "
@@ -410,8 +419,12 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     # Date and Message-ID come from the row, so every attempt sends the same message.
     email["Date"] = format_datetime(message.created_at)
     email["Message-ID"] = message.message_id
-    for name, value in (message.headers or {}).items():
+    extra = message.headers or {}
+    for name, value in extra.items():
         email[name] = value
+    if not any(name.lower() == "auto-submitted" for name in extra):
+        # RFC 3834: tells vacation responders not to answer, so notifications cannot start a mail loop.
+        email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
