@@ -138,9 +138,13 @@ def load_demo():
     instance_dir = current_app.config["ITOPS_INSTANCE_DIR"]
     logins = data.demo_logins(instance_dir)
     created = data.load_local_users(logins)
-    assets = data.load_demo_assets() if current_app.config["ITOPS_LDAP"] is not None else 0
+    with_directory = current_app.config["ITOPS_LDAP"] is not None  # the demo people live in the directory
+    assets = data.load_demo_assets() if with_directory else 0
+    tickets = data.load_demo_tickets() if with_directory else 0
     data.demo_enrollment_token(instance_dir)
     db.session.commit()
     if assets:
         created.append(f"{assets} assets")
+    if tickets:
+        created.append(f"{tickets} tickets")
     click.echo("created: " + (", ".join(created) if created else "nothing (already loaded)"))

@@ -138,3 +138,50 @@ def demo_enrollment_token(instance_dir: str | Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret)
     return secret
+
+
+DEMO_CATEGORIES = ("Hardware", "Software", "Access and accounts", "Network and VPN", "Phones")
+DEMO_CANNED = {
+    "Restart first": "Hello {requester_first_name},\n\nplease restart the device and tell us whether the problem "
+                     "is still there.\n\n{agent_name}, IT service desk",
+    "Waiting for you": "Hello {requester_first_name},\n\nwe need a little more from you to go on with "
+                       "{ticket_number}: when did it start, and what exactly do you see?\n\n{agent_name}",
+}
+# (requester, title, body, category, impact, urgency, asset name or None)
+DEMO_TICKETS = [
+    ("eve", "Laptop fan is very loud", "Since Monday the fan of my ThinkPad runs at full speed all the time, even "
+     "with only the browser open.", "Hardware", "low", "medium", "eve-thinkpad"),
+    ("eve", "Cannot reach the VPN from home", "The VPN client says 'authentication failed' since this morning. "
+     "I changed my password yesterday.", "Network and VPN", "medium", "high", None),
+    ("omar", "Need access to the finance share", "Please give me read access to \\\\files-01\\finance for the "
+     "quarterly report.", "Access and accounts", "low", "low", None),
+]
+
+
+def load_demo_tickets() -> int:
+    """Helpdesk settings and a few tickets on first start, filed by the directory's demo staff."""
+    from itops.assets import services as assets
+    from itops.core.auth import services as auth
+    from itops.extensions import db
+    from itops.tickets import services as tickets
+    from itops.tickets.models import Ticket
+
+    if db.session.scalar(db.select(Ticket.id).limit(1)) is not None:
+        return 0
+    ivy = auth.import_directory_user("ivy")
+    desk = tickets.save_team("Service desk", email=None, member_ids=[ivy.id] if ivy else [], by="demo")
+    for name in DEMO_CATEGORIES:
+        tickets.save_category(name, default_team_id=desk.id, default_assignee_id=None, by="demo")
+    for title, body in DEMO_CANNED.items():
+        tickets.save_canned_response(title, body, by="demo")
+    categories = {c.name: c.id for c in tickets.categories()}
+    filed = 0
+    for username, title, body, category, impact, urgency, asset_name in DEMO_TICKETS:
+        requester = auth.import_directory_user(username)
+        if requester is None:
+            continue
+        held = {a.name: a.id for a in assets.assets_held_by(requester)}
+        tickets.create_ticket(requester, title=title, body=body, category_id=categories[category], impact=impact,
+                              urgency=urgency, asset_id=held.get(asset_name), by=requester)
+        filed += 1
+    return filed
