@@ -18,27 +18,7 @@ from itops.core.errors import ValidationFailed
 from itops.core.outbox import OutboxMessage, OutboxState, queue, send_due
 from itops.extensions import db
 
-SENDER = "IT Helpdesk <helpdesk@example.org>"
-
-
-def settings_for(sink, **changes) -> SmtpSettings:
-    values = dict(host=sink.host, port=sink.port, security="none", username=None, password=None,
-                  sender=SENDER, timeout=5)
-    values.update(changes)
-    return SmtpSettings(**values)
-
-
-@pytest.fixture
-def mail(app, smtp_sink):
-    """Point the app at the SMTP sink for one test; the sink is running and empty."""
-    saved = app.config.get("ITOPS_SMTP")
-    smtp_sink.start()
-    smtp_sink.clear()
-    app.config["ITOPS_SMTP"] = settings_for(smtp_sink)
-    yield smtp_sink
-    app.config["ITOPS_SMTP"] = saved
-    smtp_sink.start()
-    smtp_sink.clear()
+from tests.peers.smtp import SENDER, settings_for
 
 
 def rows() -> list[OutboxMessage]:
