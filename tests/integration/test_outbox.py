@@ -11,11 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from itops.config import SmtpSettings
 from itops.core import outbox
 from itops.core.database import utcnow
 from itops.core.errors import ValidationFailed
-from itops.core.outbox import OutboxMessage, OutboxState, queue, send_due
+from itops.core.outbox import OutboxMessage, queue, send_due
 from itops.extensions import db
 
 from tests.peers.smtp import SENDER, settings_for
