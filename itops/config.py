@@ -132,6 +132,20 @@ def _smtp_settings(env: dict) -> SmtpSettings | None:
     )
 
 
+SLA_PRIORITIES = ("critical", "high", "medium", "low")
+
+
+def _sla_targets(raw: str) -> str:
+    """`critical=15/120,high=60/480`: first response / resolution in business minutes, per priority."""
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, minutes = item.partition("=")
+        response, _, resolution = minutes.partition("/")
+        if name.strip() not in SLA_PRIORITIES or not response.strip().isdigit() or not resolution.strip().isdigit():
+            raise ConfigError(f"ITOPS_SLA_TARGETS entry {item!r} must look like priority=response/resolution "
+                              f"(business minutes), priority one of {', '.join(SLA_PRIORITIES)}")
+    return raw
+
+
 def load_config(environ: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment (os.environ by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -197,6 +211,7 @@ def load_config(environ: dict | None = None) -> dict:
         "ITOPS_BUSINESS_DAYS": env.get("ITOPS_BUSINESS_DAYS", "mon-fri"),
         "ITOPS_BUSINESS_HOURS": env.get("ITOPS_BUSINESS_HOURS", "09:00-17:00"),
         "ITOPS_HOLIDAYS": env.get("ITOPS_HOLIDAYS", ""),
+        "ITOPS_SLA_TARGETS": _sla_targets(env.get("ITOPS_SLA_TARGETS", "")),
         "ITOPS_TICKET_REOPEN_DAYS": _int(env.get("ITOPS_TICKET_REOPEN_DAYS", "7"), "ITOPS_TICKET_REOPEN_DAYS"),
         "ITOPS_TICKET_AUTOCLOSE_DAYS": _int(env.get("ITOPS_TICKET_AUTOCLOSE_DAYS", "5"),
                                             "ITOPS_TICKET_AUTOCLOSE_DAYS"),

@@ -52,3 +52,13 @@ def test_role_group_mapping():
 def test_bad_settings_name_the_variable(tmp_path, variables, message):
     with pytest.raises(ConfigError, match=message):
         load_config({"ITOPS_INSTANCE_DIR": str(tmp_path), **variables})
+
+
+def test_sla_targets_are_checked(tmp_path):
+    from itops.config import ConfigError, load_config
+    env = {"ITOPS_INSTANCE_DIR": str(tmp_path)}
+    assert load_config({**env, "ITOPS_SLA_TARGETS": "critical=15/120, low=960/9600"})["ITOPS_SLA_TARGETS"]
+    with pytest.raises(ConfigError, match="priority=response/resolution"):
+        load_config({**env, "ITOPS_SLA_TARGETS": "urgent=5/10"})
+    with pytest.raises(ConfigError):
+        load_config({**env, "ITOPS_SLA_TARGETS": "high=1h/8h"})
