@@ -1,4 +1,509 @@
-"""Tickets pages."""
-from itops.core.views import area_blueprint
+"""Helpdesk pages: the list (own tickets for requesters, queues for IT staff), filing a ticket, the
+ticket page with its conversation and controls, attachment downloads, and the admins' settings.
 
-bp = area_blueprint("tickets")
+Routes parse a form and call one service; who may do what on which ticket is the services' rule
+(`get_ticket_for`, `add_comment`, `change_status`, ...), the decorators only keep whole roles out.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from itops.assets import services as assets_services
+from itops.core.auth import services as auth_services
+from itops.core.auth.forms import ConfirmForm
+from itops.core.errors import NotFound, ValidationFailed
+from itops.core.policy import Role, require_area, require_role
+from itops.tickets import attachments, queries, services
+from itops.tickets.choices import PRIORITY_MATRIX, TRANSITIONS, Level, Queue, TicketStatus
+from itops.tickets.forms import (
+    AssignForm, BulkAssignForm, BulkStatusForm, CannedResponseForm, CategoryForm, CloseForm,
+    MAX_ID, MergeForm, NewTicketForm, PriorityForm, RateForm, ReplyForm, StatusForm, TeamForm, TicketFilterForm,
+    checked_id,
+)
+from itops.tickets.models import TicketComment
+
+bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+# Ids in paths are 32-bit row ids: a bigger number is simply not found (404), never a database error.
+ID = f"int(min=1, max={MAX_ID})"
+
+LIST_ARGS = ("queue", "q", "status", "priority", "category_id", "team_id", "assignee", "requester", "asset",
+             "created_from", "created_to", "updated_from", "updated_to", "sort")
+
+
+def _validated(form) -> None:
+    if not form.validate_on_submit():
+        raise ValidationFailed("Check the form: " + "; ".join(f"{name}: {' '.join(errors)}"
+                                                               for name, errors in form.errors.items()),
+                               errors=form.errors)
+
+
+def _uploads(files) -> list[services.Upload]:
+    return [services.Upload(f.stream, f.filename) for f in files or () if f and f.filename]
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+def _asset_id(text: str | None) -> int | None:
+    """The asset filter takes a tag (IT-000042) or an id."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text) if int(text) <= MAX_ID else -1  # no such asset: an empty list
+    asset = assets_services.find_by_tag(text)
+    if asset is None:
+        raise ValidationFailed(f"No asset has the tag {text!r}.", errors={"asset": ["Unknown asset tag."]})
+    return asset.id
+
+
+def filters_from_request(form: TicketFilterForm, team_ids: tuple[int, ...] = ()) -> queries.TicketFilters:
+    """The list's filters from the query string; a requester's are narrowed to their own tickets."""
+    if not form.validate():
+        raise ValidationFailed("Check the filters.", errors=form.errors)
+    staff = services.is_staff(current_user)
+    filters = queries.TicketFilters(
+        queue=form.queue.data or Queue.OPEN.value, q=form.q.data or None, status=form.status.data or None,
+        priority=form.priority.data or None, category_id=form.category_id.data, team_id=form.team_id.data,
+        assignee=form.assignee.data or None, requester=form.requester.data or None,
+        asset_id=_asset_id(form.asset.data) if staff else None,
+        created_from=form.created_from.data, created_to=form.created_to.data,
+        updated_from=form.updated_from.data, updated_to=form.updated_to.data, sort=form.sort.data or "-created",
+        viewer_id=current_user.id, viewer_team_ids=team_ids)
+    return filters if staff else filters.for_requester(current_user)
+
+
+def _list_args() -> dict[str, str]:
+    return {key: value for key, value in request.args.items() if key in LIST_ARGS and value}
+
+
+def _assign_choices(form, staff_people, teams) -> None:
+    form.assignee_id.choices = [SelectChoice("", "Nobody")] + [
+        SelectChoice(person_id, f"{name} ({username})") for person_id, username, name in staff_people]
+    form.team_id.choices = [SelectChoice("", "No team")] + [SelectChoice(team_id, name) for team_id, name in teams]
+
+
+def _bulk_forms(choices: services.ListChoices):
+    assign_form, status_form = BulkAssignForm(prefix="bulk"), BulkStatusForm(prefix="bulk")
+    _assign_choices(assign_form, choices.staff, [(i, name) for i, name, active in choices.teams if active])
+    return assign_form, status_form
+
+
+@bp.get("/")
+@require_area("tickets")
+def index():
+    staff = services.is_staff(current_user)
+    choices = services.list_choices(current_user) if staff else None
+    form = TicketFilterForm(request.args)
+    filters = filters_from_request(form, choices.my_team_ids if choices else ())
+    page = queries.ticket_page(filters, cursor=request.args.get("cursor"))
+    context = {"page": page, "filters": filters, "form": form, "staff": staff, "choices": choices}
+    if staff:
+        def label(name, active):
+            return name if active else f"{name} (inactive)"
+        form.category_id.choices = [SelectChoice("", "Any category")] + [
+            SelectChoice(i, label(name, active)) for i, name, active in choices.categories]
+        form.team_id.choices = [SelectChoice("", "Any team")] + [
+            SelectChoice(i, label(name, active)) for i, name, active in choices.teams]
+        context.update(zip(("bulk_assign", "bulk_status"), _bulk_forms(choices)),
+                       team_names={i: name for i, name, _ in choices.teams},
+                       category_names={i: name for i, name, _ in choices.categories},
+                       queues=list(Queue), list_args=_list_args())
+    return render_template("tickets/list.html", **context)
+
+
+def _selected_ids() -> list[int]:
+    try:
+        return [checked_id(value) for value in request.form.getlist("ticket_id")]
+    except ValueError:
+        raise ValidationFailed("The selection is not valid.", errors={"ticket_id": ["Not ticket numbers."]}) from None
+
+
+@bp.post("/bulk/assign")
+@require_role(Role.IT_STAFF)
+def bulk_assign():
+    form = BulkAssignForm(prefix="bulk")
+    _assign_choices(form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
+                    [(t.id, t.name) for t in services.teams()])
+    _validated(form)
+    count = services.bulk_assign(_selected_ids(), assignee_id=form.assignee_id.data, team_id=form.team_id.data,
+                                 by=current_user)
+    flash(f"{count} ticket{'s' if count != 1 else ''} assigned.", "success")
+    return redirect(url_for("tickets.index", **_list_args()))
+
+
+@bp.post("/bulk/status")
+@require_role(Role.IT_STAFF)
+def bulk_status():
+    form = BulkStatusForm(prefix="bulk")
+    _validated(form)
+    count = services.bulk_status(_selected_ids(), form.status.data, by=current_user)
+    flash(f"{count} ticket{'s' if count != 1 else ''} set to {TicketStatus(form.status.data).label.lower()}.",
+          "success")
+    return redirect(url_for("tickets.index", **_list_args()))
+
+
+# --- filing a ticket -----------------------------------------------------------------------------
+
+def _new_ticket_form(staff: bool) -> NewTicketForm:
+    form = NewTicketForm()
+    form = form.for_staff() if staff else form.for_requester()
+    form.category_id.choices = [SelectChoice("", "Not sure / other")] + [
+        SelectChoice(c.id, c.name) for c in services.categories()]
+    if not staff:
+        form.asset_id.choices = [SelectChoice("", "None")] + [
+            SelectChoice(a.id, f"{a.tag} · {a.name}") for a in assets_services.assets_held_by(current_user)]
+    return form
+
+
+def _staff_requester_and_asset(form: NewTicketForm):
+    """On-behalf filing: the requester by username and any asset by tag. None, None if a field is wrong."""
+    requester, asset_id = current_user, None
+    if form.requester.data:
+        requester = auth_services.find_user(form.requester.data)
+        if requester is None or not requester.active:
+            form.requester.errors.append("No active person has this username.")
+    if form.asset_tag.data:
+        asset = assets_services.find_by_tag(form.asset_tag.data)
+        if asset is None:
+            form.asset_tag.errors.append("No asset has this tag.")
+        else:
+            asset_id = asset.id
+    if form.requester.errors or form.asset_tag.errors:
+        return None, None
+    return requester, asset_id
+
+
+def _show_service_errors(form, exc: ValidationFailed) -> None:
+    for name, messages in (exc.errors or {}).items():
+        field = form._fields.get(name)
+        if field is not None:
+            field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require_area("tickets")
+def create():
+    staff = services.is_staff(current_user)
+    form, problem = _new_ticket_form(staff), None
+    if form.validate_on_submit():
+        requester, asset_id = _staff_requester_and_asset(form) if staff else (current_user, form.asset_id.data)
+        if requester is not None:
+            try:
+                ticket = services.create_ticket(
+                    requester, title=form.title.data, body=form.body.data, category_id=form.category_id.data,
+                    impact=form.impact.data, urgency=form.urgency.data, asset_id=asset_id,
+                    uploads=_uploads(form.attachments.data), by=current_user,
+                    priority=(form.priority.data or None) if staff else None)
+            except ValidationFailed as exc:  # e.g. an attachment of a forbidden type: keep what was typed
+                problem = exc.detail
+                _show_service_errors(form, exc)
+            else:
+                flash(f"Ticket {ticket.number} filed. You will get an email when IT answers.", "success")
+                return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+    page = render_template("tickets/new.html", form=form, staff=staff, problem=problem, matrix=_matrix_rows())
+    return page, 422 if request.method == "POST" else 200
+
+
+def _matrix_rows():
+    """The impact x urgency table shown next to the form (and read by tickets.js for a live preview)."""
+    return [(impact, [(urgency, PRIORITY_MATRIX[(impact, urgency)]) for urgency in Level]) for impact in Level]
+
+
+# --- the ticket page -----------------------------------------------------------------------------
+
+def _linked_asset(ticket):
+    """The linked asset if the viewer may see it; (None, True) when one is linked but not theirs to see."""
+    if ticket.asset_id is None:
+        return None, False
+    try:
+        return assets_services.get_asset_for(current_user, ticket.asset_id), False
+    except NotFound:
+        return None, True
+
+
+
+
+def _detail(ticket, status: int = 200, **forms):
+    """The ticket page; `forms` replaces a blank form by a submitted one that carries errors."""
+    staff = services.is_staff(current_user)
+    items = [item for item in services.conversation(ticket, current_user)
+             if staff or not (getattr(item, "internal", False) or getattr(item, "public", True) is False)]
+    files_by_comment = defaultdict(list)
+    for item in services.attachments_of(ticket, current_user):
+        files_by_comment[item.comment_id].append(item)
+    asset, asset_hidden = _linked_asset(ticket)
+    context = {"ticket": ticket, "staff": staff, "asset": asset, "asset_hidden": asset_hidden,
+               "items": [("comment" if isinstance(item, TicketComment) else "event", item) for item in items],
+               "files_by_comment": files_by_comment, "is_requester": ticket.requester_id == current_user.id,
+               "reply_form": forms.get("reply") or ReplyForm(formdata=None),
+               "close_form": CloseForm(formdata=None), "rate_form": forms.get("rate") or RateForm(formdata=None),
+               "reopen_days": current_app.config["ITOPS_TICKET_REOPEN_DAYS"]}
+    if staff:
+        canned = services.canned_responses()
+        chosen = next((c for c in canned if c.id == request.args.get("canned", type=int)), None)
+        if chosen is not None and "reply" not in forms:
+            context["reply_form"].body.data = services.render_canned(chosen, ticket, current_user)
+        assign_form = forms.get("assign") or AssignForm(assignee_id=ticket.assignee_id, team_id=ticket.team_id,
+                                                        formdata=None)
+        _assign_choices(assign_form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
+                        [(t.id, t.name) for t in services.teams()])
+        context.update(
+            canned=[(c, services.render_canned(c, ticket, current_user)) for c in canned],
+            assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None),
+            allowed_statuses=TRANSITIONS[ticket.status_enum],
+            priority_form=forms.get("priority") or PriorityForm(priority=ticket.priority, formdata=None),
+            merge_form=forms.get("merge") or MergeForm(formdata=None))
+    return render_template("tickets/detail.html", **context), status
+
+
+@bp.get(f"/<{ID}:ticket_id>")
+@require_area("tickets")
+def detail(ticket_id: int):
+    return _detail(services.get_ticket_for(current_user, ticket_id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/reply")
+@require_area("tickets")
+def reply(ticket_id: int):
+    ticket = services.get_ticket_for(current_user, ticket_id)
+    form = ReplyForm()  # the internal-note choice is shown to IT staff only; the service refuses it from others
+    if not form.validate_on_submit():
+        return _detail(ticket, 422, reply=form)
+    before = ticket.status_enum
+    comment = services.add_comment(ticket, current_user, form.body.data, internal=form.internal,
+                                   uploads=_uploads(form.attachments.data))
+    if form.internal:
+        flash("Internal note added (IT staff only).", "success")
+    elif before == TicketStatus.RESOLVED and ticket.status_enum != before:
+        flash(f"Reply sent; ticket {ticket.number} is open again.", "success")
+    else:
+        flash("Reply sent.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id, _anchor=f"comment-{comment.id}"))
+
+
+def _staff_action(ticket_id: int, form, name: str):
+    """The ticket and a validated form; on bad input, the ticket page again with the form's errors."""
+    ticket = services.get_ticket_for(current_user, ticket_id)
+    if not form.validate_on_submit():
+        return ticket, _detail(ticket, 422, **{name: form})
+    return ticket, None
+
+
+@bp.post(f"/<{ID}:ticket_id>/assign")
+@require_role(Role.IT_STAFF)
+def assign(ticket_id: int):
+    form = AssignForm()
+    _assign_choices(form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
+                    [(t.id, t.name) for t in services.teams()])
+    ticket, refused = _staff_action(ticket_id, form, "assign")
+    if refused:
+        return refused
+    services.assign(ticket, assignee_id=form.assignee_id.data, team_id=form.team_id.data, by=current_user)
+    who = ticket.assignee.display_name if ticket.assignee else "nobody"
+    flash(f"{ticket.number} assigned to {who}" + (f" in {ticket.team.name}." if ticket.team else "."), "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/status")
+@require_role(Role.IT_STAFF)
+def change_status(ticket_id: int):
+    form = StatusForm()
+    ticket, refused = _staff_action(ticket_id, form, "status")
+    if refused:
+        return refused
+    services.change_status(ticket, form.status.data, by=current_user)
+    flash(f"{ticket.number} is now {ticket.status_enum.label.lower()}.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/priority")
+@require_role(Role.IT_STAFF)
+def set_priority(ticket_id: int):
+    form = PriorityForm()
+    ticket, refused = _staff_action(ticket_id, form, "priority")
+    if refused:
+        return refused
+    services.set_priority(ticket, form.priority.data, by=current_user)
+    flash(f"{ticket.number} priority is {ticket.priority_enum.label.lower()}.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/merge")
+@require_role(Role.IT_STAFF)
+def merge(ticket_id: int):
+    form = MergeForm()
+    ticket, refused = _staff_action(ticket_id, form, "merge")
+    if refused:
+        return refused
+    into = services.merge(ticket, services.get_ticket_for(current_user, form.into.data), by=current_user)
+    flash(f"{ticket.number} merged into {into.number}.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=into.id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/close")
+@require_area("tickets")
+def close(ticket_id: int):
+    ticket = services.get_ticket_for(current_user, ticket_id)
+    _validated(CloseForm())
+    services.change_status(ticket, TicketStatus.CLOSED, by=current_user)
+    flash(f"Ticket {ticket.number} closed.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post(f"/<{ID}:ticket_id>/rate")
+@require_area("tickets")
+def rate(ticket_id: int):
+    ticket = services.get_ticket_for(current_user, ticket_id)
+    form = RateForm()
+    if not form.validate_on_submit():
+        return _detail(ticket, 422, rate=form)
+    services.rate(ticket, by=current_user, rating=form.rating.data, comment=form.comment.data)
+    flash("Thank you for your rating.", "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.get(f"/<{ID}:ticket_id>/attachments/<{ID}:attachment_id>")
+@require_area("tickets")
+def download(ticket_id: int, attachment_id: int):
+    """Always a download, never rendered by the browser: the type is the detected one, sniffing is off and
+    a sandbox CSP applies should a browser open it anyway."""
+    item = services.get_attachment_for(current_user, ticket_id, attachment_id)
+    path = attachments.path_of(item.storage_name)
+    if not path.is_file():
+        raise NotFound(f"The file {item.filename} is missing from storage.")
+    response = send_file(path, as_attachment=True, download_name=item.filename,
+                         mimetype=item.content_type, conditional=False, etag=False, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- administrators' settings: teams, categories, canned responses ------------------------------
+
+def _one(items, item_id: int, what: str):
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise NotFound(f"No such {what}.")
+
+
+def _settings_form(kind: str, form, item, status_code: int | None = None):
+    placeholders = services.PLACEHOLDERS if kind == "canned" else ()
+    page = render_template("tickets/settings_form.html", kind=kind, form=form, item=item, placeholders=placeholders)
+    return page, status_code or (422 if request.method == "POST" else 200)
+
+
+@bp.get("/settings/")
+@require_role(Role.ADMIN)
+def settings():
+    return redirect(url_for("tickets.settings_teams"))
+
+
+@bp.get("/settings/teams")
+@require_role(Role.ADMIN)
+def settings_teams():
+    return render_template("tickets/settings.html", kind="teams", items=services.teams(active_only=False),
+                           toggle=ConfirmForm())
+
+
+@bp.route("/settings/teams/new", methods=["GET", "POST"], defaults={"team_id": None})
+@bp.route(f"/settings/teams/<{ID}:team_id>", methods=["GET", "POST"])
+@require_role(Role.ADMIN)
+def team_form(team_id: int | None):
+    team = _one(services.teams(active_only=False), team_id, "team") if team_id else None
+    form = TeamForm(obj=team, member_ids=[m.id for m in team.members] if team else [])
+    form.member_ids.choices = [SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in services.staff_people()]
+    if not form.validate_on_submit():
+        return _settings_form("team", form, team)
+    team = services.save_team(form.name.data, email=form.email.data, member_ids=form.member_ids.data,
+                              active=form.active.data, team=team, by=current_user)
+    flash(f"Team {team.name!r} saved.", "success")
+    return redirect(url_for("tickets.settings_teams"))
+
+
+@bp.post(f"/settings/teams/<{ID}:team_id>/active")
+@require_role(Role.ADMIN)
+def team_active(team_id: int):
+    _validated(ConfirmForm())
+    team = _one(services.teams(active_only=False), team_id, "team")
+    services.save_team(team.name, email=team.email, member_ids=[m.id for m in team.members], active=not team.active,
+                       team=team, by=current_user)
+    flash(f"Team {team.name!r} {'reactivated' if team.active else 'deactivated'}.", "success")
+    return redirect(url_for("tickets.settings_teams"))
+
+
+@bp.get("/settings/categories")
+@require_role(Role.ADMIN)
+def settings_categories():
+    return render_template("tickets/settings.html", kind="categories", items=services.categories(active_only=False),
+                           toggle=ConfirmForm())
+
+
+def _category_choices(form: CategoryForm) -> None:
+    form.default_team_id.choices = [SelectChoice("", "None")] + [SelectChoice(t.id, t.name) for t in services.teams()]
+    form.default_assignee_id.choices = [SelectChoice("", "Nobody")] + [
+        SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in services.staff_people()]
+
+
+@bp.route("/settings/categories/new", methods=["GET", "POST"], defaults={"category_id": None})
+@bp.route(f"/settings/categories/<{ID}:category_id>", methods=["GET", "POST"])
+@require_role(Role.ADMIN)
+def category_form(category_id: int | None):
+    category = _one(services.categories(active_only=False), category_id, "category") if category_id else None
+    form = CategoryForm(obj=category)
+    _category_choices(form)
+    if not form.validate_on_submit():
+        return _settings_form("category", form, category)
+    category = services.save_category(form.name.data, default_team_id=form.default_team_id.data,
+                                      default_assignee_id=form.default_assignee_id.data, active=form.active.data,
+                                      category=category, by=current_user)
+    flash(f"Category {category.name!r} saved.", "success")
+    return redirect(url_for("tickets.settings_categories"))
+
+
+@bp.post(f"/settings/categories/<{ID}:category_id>/active")
+@require_role(Role.ADMIN)
+def category_active(category_id: int):
+    _validated(ConfirmForm())
+    category = _one(services.categories(active_only=False), category_id, "category")
+    services.save_category(category.name, default_team_id=category.default_team_id,
+                           default_assignee_id=category.default_assignee_id, active=not category.active,
+                           category=category, by=current_user)
+    flash(f"Category {category.name!r} {'reactivated' if category.active else 'deactivated'}.", "success")
+    return redirect(url_for("tickets.settings_categories"))
+
+
+@bp.get("/settings/canned")
+@require_role(Role.ADMIN)
+def settings_canned():
+    return render_template("tickets/settings.html", kind="canned", items=services.canned_responses(active_only=False),
+                           toggle=ConfirmForm(), placeholders=services.PLACEHOLDERS)
+
+
+@bp.route("/settings/canned/new", methods=["GET", "POST"], defaults={"canned_id": None})
+@bp.route(f"/settings/canned/<{ID}:canned_id>", methods=["GET", "POST"])
+@require_role(Role.ADMIN)
+def canned_form(canned_id: int | None):
+    canned = _one(services.canned_responses(active_only=False), canned_id, "canned response") if canned_id else None
+    form = CannedResponseForm(obj=canned)
+    if not form.validate_on_submit():
+        return _settings_form("canned", form, canned)
+    canned = services.save_canned_response(form.title.data, form.body.data, active=form.active.data, canned=canned,
+                                           by=current_user)
+    flash(f"Canned response {canned.title!r} saved.", "success")
+    return redirect(url_for("tickets.settings_canned"))
+
+
+@bp.post(f"/settings/canned/<{ID}:canned_id>/active")
+@require_role(Role.ADMIN)
+def canned_active(canned_id: int):
+    _validated(ConfirmForm())
+    canned = _one(services.canned_responses(active_only=False), canned_id, "canned response")
+    services.save_canned_response(canned.title, canned.body, active=not canned.active, canned=canned, by=current_user)
+    flash(f"Canned response {canned.title!r} {'reactivated' if canned.active else 'deactivated'}.", "success")
+    return redirect(url_for("tickets.settings_canned"))

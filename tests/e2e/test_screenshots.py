@@ -25,7 +25,7 @@ PHONE = {"width": 390, "height": 844}
 
 AREAS = {  # page name -> (path, heading)
     "assets": ("/assets/", re.compile(r"^(My assets|Assets)$")),
-    "tickets": ("/tickets/", "Tickets"),
+    "tickets": ("/tickets/", re.compile(r"^(My tickets|Tickets)$")),
     "monitoring": ("/monitoring/", "Monitoring"),
     "directory": ("/directory/", "Directory"),
 }
@@ -65,7 +65,9 @@ def world(make_user):
         return {"created": 2, "updated": 3, "disabled": 1}
 
     jobs.run_job(finished, refresh)
-    return {"people": people, "running": running, "finished": finished, "assets": _assets(people)}
+    assets = _assets(people)
+    return {"people": people, "running": running, "finished": finished, "assets": assets,
+            "tickets": _tickets(people, assets)}
 
 
 def _assets(people) -> dict:
@@ -89,6 +91,45 @@ def _assets(people) -> dict:
     assets.issue_enrollment_token("laptop rollout", by=it_staff)
     db.session.commit()
     return {"laptop": laptop, "switch": switch}
+
+
+def _tickets(people, assets) -> dict:
+    """A team, categories, a canned response and tickets in each state: one with a conversation (public
+    and internal), an attachment and the employee's laptop; one breaching; one pending; one resolved."""
+    import io
+
+    from itops.tickets import services as tickets
+
+    employee, it_staff, admin = people["employee"], people["it_staff"], people["admin"]
+    team = tickets.save_team("Service desk", email="servicedesk@example.org", member_ids=[it_staff.id], by=admin)
+    tickets.save_team("Network", email=None, member_ids=[], by=admin)
+    hardware = tickets.save_category("Hardware", default_team_id=team.id, default_assignee_id=it_staff.id, by=admin)
+    tickets.save_category("Accounts and access", default_team_id=team.id, default_assignee_id=None, by=admin)
+    tickets.save_category("Fax machines", default_team_id=None, default_assignee_id=None, active=False, by=admin)
+    canned = tickets.save_canned_response(
+        "Restart first", "Hello {requester_first_name},\n\nplease restart the device and tell us whether "
+        "{ticket_number} still happens.\n\n{agent_name}", by=admin)
+    main = tickets.create_ticket(
+        employee, title="Laptop fan is loud and the battery drains in an hour",
+        body="Since Monday the fan runs all the time, even when idle.\nThe battery lasts about an hour.",
+        category_id=hardware.id, impact="low", urgency="high", asset_id=assets["laptop"].id, by=employee,
+        uploads=[tickets.Upload(io.BytesIO(b"powertop: 14.2 W discharge\n"), "powertop-report.txt")])
+    tickets.add_comment(main, it_staff, "Thanks, Erin. Could you close the browser tabs and check again?")
+    tickets.add_comment(main, it_staff, "Battery health is at 61% per the agent; a replacement is likely.",
+                        internal=True)
+    tickets.add_comment(main, employee, "Closing the tabs did not help; the fan is still loud.")
+    late = tickets.create_ticket(employee, title="Cannot reach the shared drive", body="Error 0x80070035.",
+                                 category_id=None, impact="high", urgency="high", by=employee)
+    late.response_breached = late.resolution_breached = True
+    waiting = tickets.create_ticket(people["hr"], title="New starter needs a laptop", body="Starts on the 1st.",
+                                    category_id=hardware.id, impact="medium", urgency="low", by=people["hr"])
+    tickets.change_status(waiting, "pending", by=it_staff)
+    done = tickets.create_ticket(employee, title="Printer on 2nd floor jams", body="Every third page.",
+                                 category_id=None, impact="medium", urgency="medium", by=employee)
+    tickets.add_comment(done, it_staff, "Replaced the pickup roller.")
+    tickets.change_status(done, "resolved", by=it_staff)
+    db.session.commit()
+    return {"main": main, "resolved": done, "team": team, "category": hardware, "canned": canned}
 
 
 def shoot(page: Page, name: str, path: str, heading: str | re.Pattern, *, status: int = 200,
@@ -115,6 +156,26 @@ def _pages_for(role: str, world) -> list[tuple[str, str, str | re.Pattern, int]]
         pages += [("asset", f"/assets/{laptop.id}", f"{laptop.tag} · erin-laptop", 200),
                   ("asset-software", f"/assets/{laptop.id}/software", "Installed software on erin-laptop", 200),
                   ("asset-label", f"/assets/{laptop.id}/label", "Label", 200)]
+    main, resolved = world["tickets"]["main"], world["tickets"]["resolved"]
+    if role in ("employee", "it_staff", "admin"):
+        pages += [("ticket-new", "/tickets/new", "New ticket", 200),
+                  ("ticket", f"/tickets/{main.id}", f"#{main.id} · {main.title}", 200)]
+    if role == "employee":
+        pages += [("ticket-resolved", f"/tickets/{resolved.id}", f"#{resolved.id} · {resolved.title}", 200),
+                  ("tickets-all", "/tickets/?queue=all", "My tickets", 200)]
+    if role == "it_staff":
+        pages += [("tickets-breaching", "/tickets/?queue=breaching", "Tickets", 200),
+                  ("ticket-canned", f"/tickets/{main.id}?canned={world['tickets']['canned'].id}",
+                   f"#{main.id} · {main.title}", 200)]
+    if role == "admin":
+        team, category = world["tickets"]["team"], world["tickets"]["category"]
+        pages += [("tickets-teams", "/tickets/settings/teams", "Teams", 200),
+                  ("tickets-team-edit", f"/tickets/settings/teams/{team.id}", "Edit team Service desk", 200),
+                  ("tickets-categories", "/tickets/settings/categories", "Ticket categories", 200),
+                  ("tickets-category-edit", f"/tickets/settings/categories/{category.id}", "Edit category Hardware",
+                   200),
+                  ("tickets-canned", "/tickets/settings/canned", "Canned responses", 200),
+                  ("tickets-canned-new", "/tickets/settings/canned/new", "New canned response", 200)]
     if role == "it_staff":
         switch = world["assets"]["switch"]
         pages += [("asset-new", "/assets/new", "New asset", 200),
