@@ -9,10 +9,13 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Flask
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from itops.config import PROJECT_ROOT, load_config
 from itops.core.database import include_in_autogenerate
 from itops.extensions import api, csrf, db, limiter, login_manager, migrate
+
+MAX_ROW_ID = 2**31 - 1
 
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer",
@@ -20,6 +23,14 @@ SECURITY_SCHEMES = {
     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "itops_session",
                       "description": "A browser session; state-changing calls also need the X-CSRFToken header."},
 }
+
+
+class RowIdConverter(IntegerConverter):
+    """`int` with an upper bound of 2**31 - 1 (the smallest id column we use), unless a route sets one."""
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ROW_ID,
+                 signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def build_app(overrides: dict | None = None) -> Flask:
@@ -36,7 +47,11 @@ def build_app(overrides: dict | None = None) -> Flask:
     app.permanent_session_lifetime = timedelta(hours=app.config["ITOPS_SESSION_HOURS"])
     logging.getLogger("itops").setLevel(app.config["ITOPS_LOG_LEVEL"])
 
+    # Every <int:...> in a URL is a row id: a number too big for the database is simply not found.
+    app.url_map.converters["int"] = RowIdConverter
     _init_extensions(app)
+    api.register_converter(RowIdConverter, lambda converter: {"type": "integer", "minimum": converter.min or 0,
+                                                              "maximum": converter.max})
     _install_request_hooks(app)
     _register_blueprints(app)
     _register_template_helpers(app)

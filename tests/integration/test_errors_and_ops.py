@@ -97,3 +97,10 @@ def test_a_busy_sqlite_database_answers_503_with_retry_after(app_with_routes, ma
     response = client.get("/api/v1/busy")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.json["detail"] == "The server is busy; try again in a few seconds."
+
+
+@pytest.mark.parametrize("path", ["/assets/99999999999999999999", "/api/v1/assets/99999999999999999999",
+                                  "/tickets/99999999999999999999", "/api/v1/tickets/2147483648",
+                                  "/jobs/99999999999999999999"])
+def test_ids_too_big_for_the_database_are_not_found(client_as, path):
+    assert client_as(Role.IT_STAFF).get(path).status_code == 404

@@ -651,3 +651,20 @@ def test_huge_ids_in_forms(browser_of, world):
     assert post(tess, f"/tickets/{world['duplicate'].id}/merge", {"into": BIG}).status_code == 422
     assert post(tess, f"/tickets/{world['ticket'].id}/assign", {"assignee_id": BIG}).status_code == 422
     assert post(tess, "/tickets/new", new_ticket_form(category_id=BIG)).status_code == 422
+
+
+def test_the_asset_page_links_to_the_assets_tickets(client_as, make_user, make_asset):
+    from itops.tickets import services as ticket_services
+    eve = make_user(Role.EMPLOYEE)
+    laptop = make_asset("laptop", name="eve-laptop", holder=eve)
+    ticket_services.create_ticket(eve, title="Hinge broken", body="it wobbles", category_id=None, impact="low",
+                                  urgency="low", asset_id=laptop.id, by=eve)
+    ticket_services.create_ticket(eve, title="Unrelated", body="printer", category_id=None, impact="low",
+                                  urgency="low", by=eve)
+    db.session.commit()
+    it = client_as(Role.IT_STAFF)
+    page = it.get(f"/assets/{laptop.id}").get_data(as_text=True)
+    link = f"/tickets/?queue=all&amp;asset={laptop.tag}"
+    assert link in page
+    listing = it.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "Hinge broken" in listing and "Unrelated" not in listing
