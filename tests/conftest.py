@@ -206,3 +206,17 @@ def make_asset(app):
 
     counter = iter(range(1, 100_000))
     return make
+
+
+@pytest.fixture
+def api_as(app, make_user):
+    """api_as(role) -> (client, user) calling with a personal API token, no cookies."""
+
+    def build(role, username=None, **fields):
+        user = make_user(role, username, **fields)
+        secret = auth_services.issue_token(user, "tests").secret
+        db.session.commit()
+        client = app.test_client(use_cookies=False)
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+        return client, user
+    return build

@@ -134,13 +134,19 @@ def timestamp(*, nullable: bool = False) -> Check:
     return check
 
 
+def _list_within(value, path: str, errors: _Errors, max_items: int) -> bool:
+    if not isinstance(value, list):
+        errors.add(path, "Must be a list.")
+        return False
+    if len(value) > max_items:
+        errors.add(path, f"At most {max_items} entries.")
+        return False
+    return True
+
+
 def items(check_item: Check, max_items: int) -> Check:
     def check(value, path, errors):
-        if not isinstance(value, list):
-            errors.add(path, "Must be a list.")
-            return []
-        if len(value) > max_items:
-            errors.add(path, f"At most {max_items} entries.")
+        if not _list_within(value, path, errors, max_items):
             return []
         return [check_item(item, f"{path}[{i}]", errors) for i, item in enumerate(value)]
     return check
@@ -166,11 +172,7 @@ def packages(check_package: Check, max_items: int) -> Check:
     """A package list: thousands of entries per report, so well-formed ones take a quick path; any
     entry that is not plainly valid goes through the full check for a precise error."""
     def check(value, path, errors):
-        if not isinstance(value, list):
-            errors.add(path, "Must be a list.")
-            return []
-        if len(value) > max_items:
-            errors.add(path, f"At most {max_items} entries.")
+        if not _list_within(value, path, errors, max_items):
             return []
         for i, item in enumerate(value):
             if not (type(item) is dict and len(item) == 3 and _plain(item.get("name"), 255)

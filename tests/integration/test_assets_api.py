@@ -7,21 +7,6 @@ from itops.core.policy import Role
 from itops.extensions import db
 
 
-@pytest.fixture
-def api_as(app, make_user):
-    """api_as(role) -> (client, user) calling with a personal API token, no cookies."""
-    from itops.core.auth import services as auth_services
-
-    def build(role, **fields):
-        user = make_user(role, **fields)
-        secret = auth_services.issue_token(user, "tests").secret
-        db.session.commit()
-        client = app.test_client(use_cookies=False)
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-        return client, user
-    return build
-
-
 def test_create_read_update_and_history(api_as):
     it, _ = api_as(Role.IT_STAFF)
     created = it.post("/api/v1/assets", json={"kind": "mobile_phone", "name": "Pixel 8", "imei": "490154203237518",

@@ -19,21 +19,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 
 
 @pytest.fixture
-def api_as(app, make_user):
-    """api_as(role) -> (client, user) calling with a personal API token, no cookies."""
-    from itops.core.auth import services as auth_services
-
-    def build(role, username=None, **fields):
-        user = make_user(role, username, **fields)
-        secret = auth_services.issue_token(user, "tests").secret
-        db.session.commit()
-        client = app.test_client(use_cookies=False)
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-        return client, user
-    return build
-
-
-@pytest.fixture
 def business_hours(app):
     saved = {key: app.config[key] for key in ("ITOPS_TIMEZONE", "ITOPS_BUSINESS_DAYS", "ITOPS_BUSINESS_HOURS")}
     app.config.update(ITOPS_TIMEZONE="UTC", ITOPS_BUSINESS_DAYS="mon-fri", ITOPS_BUSINESS_HOURS="09:00-17:00")
@@ -447,7 +432,7 @@ def test_merge_a_duplicate(tess, eve, otto):
     missing = staff.post(f"/api/v1/tickets/{third}/merge", json={"into": 4242})
     assert missing.status_code == 422 and names(missing, "into")
     assert staff.post(f"/api/v1/tickets/{third}/merge", json={}).status_code == 422
-    assert staff.post(f"/api/v1/tickets/4242/merge", json={"into": third}).status_code == 404
+    assert staff.post("/api/v1/tickets/4242/merge", json={"into": third}).status_code == 404
     assert db.session.get(Ticket, third).status == "new"
 
 
