@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import Select, literal_column, select, text
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from itops.assets.choices import SORTS, AssetKind, Status
 from itops.assets.models import Asset
@@ -81,7 +81,8 @@ def _text_match(term: str):
 
 def asset_query(filters: AssetFilters) -> Select:
     """Assets matching `filters`, with their holder loaded in the same query. Unordered; callers sort."""
-    query = select(Asset).options(joinedload(Asset.holder))
+    # The agent's facts (kilobytes of JSON per computer) are not shown in lists or exports: not loaded.
+    query = select(Asset).options(joinedload(Asset.holder), defer(Asset.facts))
     if filters.q and filters.q.strip():
         query = query.where(_text_match(filters.q.strip().lower()))
     if filters.kind:
