@@ -253,6 +253,31 @@ class Server:
         except (OSError, ValueError, IndexError):
             return None
 
+    def worker_pids(self) -> list[int]:
+        """The live children of the gunicorn master (its workers); [] off Linux or before start."""
+        if self.process is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == self.process.pid:
+                pids.append(int(entry.name))
+        return sorted(pids)
+
+    def workers_rss(self) -> dict[int, int]:
+        """Resident memory (VmRSS, bytes) of each live worker, by pid (the master is not counted)."""
+        return {pid: rss for pid in self.worker_pids() if (rss := process_rss(pid)) is not None}
+
+    def workers_pss(self) -> dict[int, int]:
+        """Proportional set size (Pss, bytes) of each live worker: pages shared with the master or the other
+        workers count once in all, so the sum is what the workers really take."""
+        return {pid: pss for pid in self.worker_pids() if (pss := process_pss(pid)) is not None}
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -268,6 +293,52 @@ class Server:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def process_rss(pid: int) -> int | None:
+    """VmRSS of a process in bytes, from /proc/<pid>/status; None when it is gone or off Linux."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def process_pss(pid: int) -> int | None:
+    """Pss of a process in bytes, from /proc/<pid>/smaps_rollup; None when it is gone or off Linux."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq, steal), from
+    /proc/stat; with the server's and the bench's own CPU it tells how much other processes took."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def sqlite_database_size(path: Path) -> int:
+    """Bytes of a SQLite database with its -wal and -shm files."""
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
 
 
 def sigterm_as_interrupt() -> None:
@@ -581,3 +652,29 @@ def run_against(server: "Server", measure: Callable[[], bool]) -> int:
     finally:
         server.stop()
     return 1 if failed else 0
+
+
+def add_seed_arguments(parser, *, what: str, default_count: int, instance_name: str) -> None:
+    """The options every seed script takes: how many, where, which database, which random seed."""
+    parser.add_argument("--count", type=int, default=default_count, help=f"{what} to create (default {default_count})")
+    parser.add_argument("--instance", type=Path, default=default_instance(instance_name),
+                        help=f"instance folder, recreated (default var/{instance_name})")
+    parser.add_argument("--database-url", help="a PostgreSQL URL instead of the instance's SQLite file")
+    parser.add_argument("--wipe-database", action="store_true",
+                        help="with --database-url: drop every table already in that database first")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+
+
+def prepare_seed_instance(args) -> Path | None:
+    """A fresh, migrated instance used by this process; None (after saying why) if that failed."""
+    instance = args.instance.resolve()
+    started = time.perf_counter()
+    print(f"instance {instance}  database {args.database_url or 'SQLite (instance/itops.db)'}")
+    try:
+        fresh_instance(instance, args.database_url, wipe_database=args.wipe_database)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    print(f"migrated in {time.perf_counter() - started:.1f} s")
+    use_instance_in_process(instance, args.database_url)
+    return instance

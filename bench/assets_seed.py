@@ -19,13 +19,9 @@ import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
-
 import click
 
-from _common import (
-    CREDENTIALS, BenchError, default_instance, fresh_instance, use_instance_in_process, write_private_json,
-)
+from _common import CREDENTIALS, add_seed_arguments, prepare_seed_instance, write_private_json
 
 BATCH = 5_000
 EMPLOYEES = 2_000
@@ -368,27 +364,13 @@ def make_people(rng: random.Random, count: int) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=100_000, help="assets to create (default 100000)")
-    parser.add_argument("--instance", type=Path, default=default_instance("bench-assets"),
-                        help="instance folder, recreated (default var/bench-assets)")
-    parser.add_argument("--database-url", help="a PostgreSQL URL instead of the instance's SQLite file")
-    parser.add_argument("--wipe-database", action="store_true",
-                        help="with --database-url: drop every table already in that database first")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same inventory)")
+    add_seed_arguments(parser, what="assets", default_count=100_000, instance_name="bench-assets")
     args = parser.parse_args()
-    instance = args.instance.resolve()
-
     started = time.perf_counter()
-    print(f"instance {instance}  database {args.database_url or 'SQLite (instance/itops.db)'}")
-    try:
-        fresh_instance(instance, args.database_url, wipe_database=args.wipe_database)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    instance = prepare_seed_instance(args)
+    if instance is None:
         return 1
     migrated = time.perf_counter()
-    print(f"migrated in {migrated - started:.1f} s")
-
-    use_instance_in_process(instance, args.database_url)
     import secrets
 
     from sqlalchemy import insert, select, text
