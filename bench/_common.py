@@ -678,3 +678,16 @@ def prepare_seed_instance(args) -> Path | None:
     print(f"migrated in {time.perf_counter() - started:.1f} s")
     use_instance_in_process(instance, args.database_url)
     return instance
+
+
+def add_page_bench_arguments(parser, *, instance_name: str) -> None:
+    """The options every page bench takes: which seeded instance, how hard, and how gunicorn runs."""
+    parser.add_argument("--instance", type=Path, default=default_instance(instance_name))
+    parser.add_argument("--requests", type=int, default=400, help="measured requests per scenario")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests per scenario first")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads per gunicorn worker (gthread); 2 beat 8 here: less GIL contention")
+    parser.add_argument("--database-url", help="default: the one the seed used (from <instance>/bench.json)")
+    parser.add_argument("--seed", type=int, default=1)

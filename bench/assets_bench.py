@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    GUNICORN_LOG, TABLE_HEADER, BenchError, Http, Server, default_instance, excerpt, instance_env, machine_load,
+    GUNICORN_LOG, TABLE_HEADER, BenchError, Http, Server, add_page_bench_arguments, excerpt, instance_env, machine_load,
     read_credentials, run_against, run_load, sign_in, show_problem, sigterm_as_interrupt, sqlalchemy_url, table_line,
 )
 
@@ -75,15 +75,7 @@ def scenarios(data: dict, rng: random.Random) -> list[Scenario]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--instance", type=Path, default=default_instance("bench-assets"))
-    parser.add_argument("--requests", type=int, default=400, help="measured requests per scenario")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
-    parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests per scenario first")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads per gunicorn worker (gthread); 2 beat 8 here: less GIL contention")
-    parser.add_argument("--database-url", help="default: the one the seed used (from <instance>/bench.json)")
-    parser.add_argument("--seed", type=int, default=1)
+    add_page_bench_arguments(parser, instance_name="bench-assets")
     args = parser.parse_args()
     sigterm_as_interrupt()
     instance = args.instance.resolve()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    GUNICORN_LOG, TABLE_HEADER, BenchError, Http, Server, default_instance, excerpt, human_bytes, instance_env,
+    GUNICORN_LOG, TABLE_HEADER, BenchError, Http, Server, add_page_bench_arguments, excerpt, human_bytes, instance_env,
     machine_busy_seconds, machine_load, process_rss, read_credentials, run_against, run_load, sign_in, show_problem, sigterm_as_interrupt,
     sqlalchemy_url, table_line,
 )
@@ -91,18 +91,10 @@ def new_ticket(rng: random.Random, categories: list) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--instance", type=Path, default=default_instance("bench-tickets"))
-    parser.add_argument("--requests", type=int, default=400, help="measured requests per scenario")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
-    parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests per scenario first")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads per gunicorn worker (gthread); 2 beat 8 here: less GIL contention")
-    parser.add_argument("--database-url", help="default: the one the seed used (from <instance>/bench.json)")
+    add_page_bench_arguments(parser, instance_name="bench-tickets")
     parser.add_argument("--max-seconds", type=float, default=60,
                         help="fewer requests (at least 5 per client thread) for a scenario that would take longer")
     parser.add_argument("--only", help="run only the scenarios whose label contains this text")
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     sigterm_as_interrupt()
     instance = args.instance.resolve()

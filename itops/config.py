@@ -135,15 +135,18 @@ def _smtp_settings(env: dict) -> SmtpSettings | None:
 SLA_PRIORITIES = ("critical", "high", "medium", "low")
 
 
-def _sla_targets(raw: str) -> str:
-    """`critical=15/120,high=60/480`: first response / resolution in business minutes, per priority."""
+def _sla_targets(raw: str) -> dict[str, tuple[int, int]]:
+    """`critical=15/120,high=60/480` -> {"critical": (15, 120), ...}: first response / resolution in
+    business minutes, per priority."""
+    targets = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, minutes = item.partition("=")
         response, _, resolution = minutes.partition("/")
         if name.strip() not in SLA_PRIORITIES or not response.strip().isdigit() or not resolution.strip().isdigit():
             raise ConfigError(f"ITOPS_SLA_TARGETS entry {item!r} must look like priority=response/resolution "
                               f"(business minutes), priority one of {', '.join(SLA_PRIORITIES)}")
-    return raw
+        targets[name.strip()] = (int(response), int(resolution))
+    return targets
 
 
 def load_config(environ: dict | None = None) -> dict:

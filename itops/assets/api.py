@@ -21,9 +21,7 @@ agent_blp = Blueprint("agent", __name__, url_prefix="/api/v1/agent",
 def list_assets(args):
     """Assets matching the filters, a page at a time (employees: only what they hold)."""
     cursor, limit = args.pop("cursor"), args.pop("limit")
-    filters = queries.AssetFilters(**args)
-    if not services.can_manage(current_user):
-        filters = filters.only_held_by(current_user)
+    filters = services.visible_to(current_user, queries.AssetFilters(**args))
     page = queries.asset_page(filters, cursor=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 

@@ -63,6 +63,11 @@ def can_manage(user: User) -> bool:
     return has_role(user, {Role.IT_STAFF})
 
 
+def visible_to(user: User, filters):
+    """The filters narrowed to what `user` may list: everything for IT staff, what they hold otherwise."""
+    return filters if can_manage(user) else filters.only_held_by(user)
+
+
 def find_by_tag(tag: str) -> Asset | None:
     return db.session.scalar(select(Asset).where(Asset.tag == tag.strip().upper()))
 
@@ -124,8 +129,7 @@ def asset_summary(asset: Asset) -> dict[str, Any]:
 
 def record_event(asset: Asset, kind: EventKind, *, by, summary: str, details: dict | None = None,
                  holder: User | None = None) -> AssetEvent:
-    label = getattr(by, "username", None) or (by if isinstance(by, str) else "system")
-    event = AssetEvent(asset=asset, kind=kind.value, actor_id=getattr(by, "id", None), actor_label=label,
+    event = AssetEvent(asset=asset, kind=kind.value, actor_id=getattr(by, "id", None), actor_label=audit.actor_label(by),
                        holder_id=holder.id if holder else None, summary=summary[:500], details=details)
     db.session.add(event)
     asset.updated_at = utcnow()

@@ -16,7 +16,7 @@ from itops.assets.forms import (
 from itops.core import jobs
 from itops.core.auth import services as auth_services
 from itops.core.auth.forms import ConfirmForm
-from itops.core.errors import ValidationFailed
+from itops.core.errors import ValidationFailed, require_valid
 from itops.core.policy import Role, require_area, require_role
 from itops.extensions import db
 
@@ -35,7 +35,7 @@ def filters_from_request(form: AssetFilterForm | None = None) -> queries.AssetFi
     filters = queries.AssetFilters(q=form.q.data, kind=form.kind.data or None, status=form.status.data or None,
                                    location=form.location.data, holder=form.holder.data,
                                    warranty_days=form.warranty_days.data, sort=form.sort.data or "tag")
-    return filters if services.can_manage(current_user) else filters.only_held_by(current_user)
+    return services.visible_to(current_user, filters)
 
 
 @bp.get("/")
@@ -91,18 +91,11 @@ def edit(asset_id: int):
     return redirect(url_for("assets.detail", asset_id=asset.id))
 
 
-def _validated(form) -> None:
-    if not form.validate_on_submit():
-        raise ValidationFailed("Check the form: " + "; ".join(f"{name}: {' '.join(errors)}"
-                                                               for name, errors in form.errors.items()),
-                               errors=form.errors)
-
-
 @bp.post("/<int:asset_id>/checkout")
 @require_role(Role.IT_STAFF)
 def checkout(asset_id: int):
     form = CheckoutForm()
-    _validated(form)
+    require_valid(form)
     asset = services.checkout(services.get_asset(asset_id), services.resolve_holder(form.holder.data),
                               by=current_user, expected_return=form.expected_return.data,
                               condition=form.condition.data)
@@ -114,7 +107,7 @@ def checkout(asset_id: int):
 @require_role(Role.IT_STAFF)
 def checkin(asset_id: int):
     form = CheckinForm()
-    _validated(form)
+    require_valid(form)
     asset = services.checkin(services.get_asset(asset_id), by=current_user, condition=form.condition.data,
                              status=form.status.data)
     flash(f"{asset.tag} checked in ({asset.status_enum.label.lower()}).", "success")
@@ -125,7 +118,7 @@ def checkin(asset_id: int):
 @require_role(Role.IT_STAFF)
 def change_status(asset_id: int):
     form = StatusForm()
-    _validated(form)
+    require_valid(form)
     asset = services.change_status(services.get_asset(asset_id), form.status.data, by=current_user,
                                    note=form.note.data)
     flash(f"{asset.tag} is now {Status(asset.status).label.lower()}.", "success")
@@ -232,7 +225,7 @@ def import_csv():
 def confirm_import(import_id: str):
     """Import a previewed file as a job: all rows (only if all are valid) or only the valid ones."""
     form = ImportConfirmForm()
-    _validated(form)
+    require_valid(form)
     data = csv_io.load_upload(import_id, owner_id=current_user.id)
     preview, valid_only = csv_io.check(data), form.mode.data == "valid_only"
     refusal = csv_io.refusal(preview, valid_only=valid_only)

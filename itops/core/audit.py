@@ -48,6 +48,11 @@ def _scrub(values: dict | None) -> dict | None:
     return {key: ("***" if key in SECRET_FIELDS else value) for key, value in values.items()}
 
 
+def actor_label(actor) -> str:
+    """How an actor is named in logs: a user's username, a given name such as "agent", or "system"."""
+    return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "system")
+
+
 def record(action: str, object_type: str, object_id=None, *, summary: str, before: dict | None = None,
            after: dict | None = None, actor=None) -> AuditEntry:
     """Add an audit entry to the current transaction. `actor` defaults to the signed-in user."""
@@ -55,7 +60,7 @@ def record(action: str, object_type: str, object_id=None, *, summary: str, befor
         actor = current_user
     entry = AuditEntry(
         actor_id=getattr(actor, "id", None),
-        actor_label=getattr(actor, "username", None) or (actor if isinstance(actor, str) else "system"),
+        actor_label=actor_label(actor),
         action=action,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),

@@ -110,6 +110,14 @@ def _http_detail(exc: HTTPException) -> tuple[str, dict | None]:
     return description, None
 
 
+def require_valid(form) -> None:
+    """A posted form that must validate: otherwise 422 naming each field and its messages."""
+    if not form.validate_on_submit():
+        raise ValidationFailed("Check the form: " + "; ".join(f"{name}: {' '.join(errors)}"
+                                                               for name, errors in form.errors.items()),
+                               errors=form.errors)
+
+
 def _is_busy_database(exc: Exception) -> bool:
     from sqlalchemy.exc import OperationalError
 

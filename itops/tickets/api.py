@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import send_file
 from flask_login import current_user
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
@@ -23,7 +22,6 @@ from itops.tickets.models import Ticket, TicketComment
 STAFF_ONLY_ON_CREATE = ("requester", "priority")
 STAFF_ONLY_ON_UPDATE = ("priority", "assignee", "team_id")
 # A download is never rendered by the browser: no scripts, no plugins, no same-origin access.
-DOWNLOAD_CSP = "sandbox; default-src 'none'"
 
 
 class _Parser(FlaskParser):
@@ -241,13 +239,4 @@ def upload_attachments(args, ticket_id):
 @require_area("tickets")
 def download_attachment(ticket_id, attachment_id):
     """Download one file, never rendered inline."""
-    item = services.get_attachment_for(current_user, ticket_id, attachment_id)
-    path = attachments.path_of(item.storage_name)
-    if not path.is_file():
-        raise NotFound("The file is missing from storage.")
-    response = send_file(path, mimetype=item.content_type, as_attachment=True, download_name=item.filename,
-                         max_age=0, etag=False, conditional=False)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachments.download_response(services.get_attachment_for(current_user, ticket_id, attachment_id))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from flask import current_app
+from flask import current_app, send_file
 
-from itops.core.errors import ValidationFailed
+from itops.core.errors import NotFound, ValidationFailed
 
 MAX_FILENAME = 255
 READ_CHUNK = 64 * 1024
@@ -132,6 +132,23 @@ def store(stream: BinaryIO, filename: str) -> StoredFile:
 
 def path_of(storage_name: str) -> Path:
     return storage_dir() / storage_name
+
+
+# A sandbox with nothing allowed, should a browser open the file anyway.
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+
+
+def download_response(item):
+    """Always a download, never rendered by the browser: the detected type, no sniffing, no caching."""
+    path = path_of(item.storage_name)
+    if not path.is_file():
+        raise NotFound(f"The file {item.filename} is missing from storage.")
+    response = send_file(path, mimetype=item.content_type, as_attachment=True, download_name=item.filename,
+                         max_age=0, etag=False, conditional=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 _PENDING_KEY = "itops_new_attachment_files"

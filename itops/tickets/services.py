@@ -207,12 +207,8 @@ def calendar() -> sla.BusinessCalendar:
 
 def sla_targets() -> dict[Priority, tuple[int, int]]:
     """(first response, resolution) business minutes per priority; ITOPS_SLA_TARGETS may override."""
-    targets = dict(DEFAULT_SLA_TARGETS)
-    for item in filter(None, (current_app.config.get("ITOPS_SLA_TARGETS") or "").split(",")):
-        name, _, minutes = item.partition("=")
-        response, _, resolution = minutes.partition("/")
-        targets[Priority(name.strip())] = (int(response), int(resolution))
-    return targets
+    overrides = current_app.config.get("ITOPS_SLA_TARGETS") or {}
+    return DEFAULT_SLA_TARGETS | {Priority(name): minutes for name, minutes in overrides.items()}
 
 
 def _set_due_times(ticket: Ticket) -> None:
@@ -274,8 +270,8 @@ def _notify_team(ticket: Ticket, subject: str, body: str, key: str) -> None:
 # --- events --------------------------------------------------------------------------------------
 
 def _event(ticket: Ticket, kind: EventKind, by, summary: str, *, public: bool = True) -> TicketEvent:
-    label = getattr(by, "username", None) or (by if isinstance(by, str) else "system")
-    event = TicketEvent(ticket_id=ticket.id, kind=kind.value, actor_id=getattr(by, "id", None), actor_label=label,
+    event = TicketEvent(ticket_id=ticket.id, kind=kind.value, actor_id=getattr(by, "id", None),
+                        actor_label=audit.actor_label(by),
                         summary=summary[:500], public=public)
     db.session.add(event)
     ticket.updated_at = utcnow()

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from itops.assets import services as assets_services
 from itops.core.auth import services as auth_services
 from itops.core.auth.forms import ConfirmForm
-from itops.core.errors import NotFound, ValidationFailed
+from itops.core.errors import NotFound, ValidationFailed, require_valid
 from itops.core.policy import Role, require_area, require_role
 from itops.tickets import attachments, queries, services
 from itops.tickets.choices import PRIORITY_MATRIX, TRANSITIONS, Level, Queue, TicketStatus
@@ -32,13 +32,6 @@ ID = f"int(min=1, max={MAX_ID})"
 
 LIST_ARGS = ("queue", "q", "status", "priority", "category_id", "team_id", "assignee", "requester", "asset",
              "created_from", "created_to", "updated_from", "updated_to", "sort")
-
-
-def _validated(form) -> None:
-    if not form.validate_on_submit():
-        raise ValidationFailed("Check the form: " + "; ".join(f"{name}: {' '.join(errors)}"
-                                                               for name, errors in form.errors.items()),
-                               errors=form.errors)
 
 
 def _uploads(files) -> list[services.Upload]:
@@ -128,7 +121,7 @@ def bulk_assign():
     form = BulkAssignForm(prefix="bulk")
     _assign_choices(form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
                     [(t.id, t.name) for t in services.teams()])
-    _validated(form)
+    require_valid(form)
     count = services.bulk_assign(_selected_ids(), assignee_id=form.assignee_id.data, team_id=form.team_id.data,
                                  by=current_user)
     flash(f"{count} ticket{'s' if count != 1 else ''} assigned.", "success")
@@ -139,7 +132,7 @@ def bulk_assign():
 @require_role(Role.IT_STAFF)
 def bulk_status():
     form = BulkStatusForm(prefix="bulk")
-    _validated(form)
+    require_valid(form)
     count = services.bulk_status(_selected_ids(), form.status.data, by=current_user)
     flash(f"{count} ticket{'s' if count != 1 else ''} set to {TicketStatus(form.status.data).label.lower()}.",
           "success")
@@ -348,7 +341,7 @@ def merge(ticket_id: int):
 @require_area("tickets")
 def close(ticket_id: int):
     ticket = services.get_ticket_for(current_user, ticket_id)
-    _validated(CloseForm())
+    require_valid(CloseForm())
     services.change_status(ticket, TicketStatus.CLOSED, by=current_user)
     flash(f"Ticket {ticket.number} closed.", "success")
     return redirect(url_for("tickets.detail", ticket_id=ticket.id))
@@ -371,16 +364,7 @@ def rate(ticket_id: int):
 def download(ticket_id: int, attachment_id: int):
     """Always a download, never rendered by the browser: the type is the detected one, sniffing is off and
     a sandbox CSP applies should a browser open it anyway."""
-    item = services.get_attachment_for(current_user, ticket_id, attachment_id)
-    path = attachments.path_of(item.storage_name)
-    if not path.is_file():
-        raise NotFound(f"The file {item.filename} is missing from storage.")
-    response = send_file(path, as_attachment=True, download_name=item.filename,
-                         mimetype=item.content_type, conditional=False, etag=False, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachments.download_response(services.get_attachment_for(current_user, ticket_id, attachment_id))
 
 
 # --- administrators' settings: teams, categories, canned responses ------------------------------
@@ -429,7 +413,7 @@ def team_form(team_id: int | None):
 @bp.post(f"/settings/teams/<{ID}:team_id>/active")
 @require_role(Role.ADMIN)
 def team_active(team_id: int):
-    _validated(ConfirmForm())
+    require_valid(ConfirmForm())
     team = _one(services.teams(active_only=False), team_id, "team")
     services.save_team(team.name, email=team.email, member_ids=[m.id for m in team.members], active=not team.active,
                        team=team, by=current_user)
@@ -469,7 +453,7 @@ def category_form(category_id: int | None):
 @bp.post(f"/settings/categories/<{ID}:category_id>/active")
 @require_role(Role.ADMIN)
 def category_active(category_id: int):
-    _validated(ConfirmForm())
+    require_valid(ConfirmForm())
     category = _one(services.categories(active_only=False), category_id, "category")
     services.save_category(category.name, default_team_id=category.default_team_id,
                            default_assignee_id=category.default_assignee_id, active=not category.active,
@@ -502,7 +486,7 @@ def canned_form(canned_id: int | None):
 @bp.post(f"/settings/canned/<{ID}:canned_id>/active")
 @require_role(Role.ADMIN)
 def canned_active(canned_id: int):
-    _validated(ConfirmForm())
+    require_valid(ConfirmForm())
     canned = _one(services.canned_responses(active_only=False), canned_id, "canned response")
     services.save_canned_response(canned.title, canned.body, active=not canned.active, canned=canned, by=current_user)
     flash(f"Canned response {canned.title!r} {'reactivated' if canned.active else 'deactivated'}.", "success")

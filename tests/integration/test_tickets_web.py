@@ -420,7 +420,7 @@ def test_attachment_download_headers(browser_of, world):
     assert response.headers["Content-Disposition"] == "attachment; filename=boot.log"
     assert response.mimetype == "text/plain"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
     assert response.headers["Cache-Control"] == "private, no-store"
     # The attachment id belongs to one ticket: asked for under another ticket it is not there.
     other = file_ticket(world["ticket"].requester, title="another")

@@ -57,7 +57,8 @@ def test_bad_settings_name_the_variable(tmp_path, variables, message):
 def test_sla_targets_are_checked(tmp_path):
     from itops.config import ConfigError, load_config
     env = {"ITOPS_INSTANCE_DIR": str(tmp_path)}
-    assert load_config({**env, "ITOPS_SLA_TARGETS": "critical=15/120, low=960/9600"})["ITOPS_SLA_TARGETS"]
+    assert load_config({**env, "ITOPS_SLA_TARGETS": "critical=15/120, low=960/9600"})["ITOPS_SLA_TARGETS"] == {
+        "critical": (15, 120), "low": (960, 9600)}
     with pytest.raises(ConfigError, match="priority=response/resolution"):
         load_config({**env, "ITOPS_SLA_TARGETS": "urgent=5/10"})
     with pytest.raises(ConfigError):
