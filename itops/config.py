@@ -230,6 +230,9 @@ def load_config(environ: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "PERMANENT_SESSION_LIFETIME": session_hours * 3600,
+        # Sessions end a fixed time after sign-in (request_auth), so re-signing the cookie on every
+        # response would buy nothing and costs a signature per request.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # CSRF is checked by itops' own before_request, so that bearer-token API calls can skip it.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,

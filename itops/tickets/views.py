@@ -18,6 +18,7 @@ from itops.core.auth.forms import ConfirmForm
 from itops.core.errors import NotFound, ValidationFailed, require_valid
 from itops.core.policy import Role, require_area, require_role
 from itops.tickets import attachments, queries, services
+from itops.tickets.display import TEMPLATE_GLOBALS
 from itops.tickets.choices import PRIORITY_MATRIX, TRANSITIONS, Level, Queue, TicketStatus
 from itops.tickets.forms import (
     AssignForm, BulkAssignForm, BulkStatusForm, CannedResponseForm, CategoryForm, CloseForm,
@@ -29,6 +30,8 @@ from itops.tickets.models import TicketComment
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 # Ids in paths are 32-bit row ids: a bigger number is simply not found (404), never a database error.
 ID = f"int(min=1, max={MAX_ID})"
+for _name, _function in TEMPLATE_GLOBALS.items():
+    bp.add_app_template_global(_function, _name)
 
 LIST_ARGS = ("queue", "q", "status", "priority", "category_id", "team_id", "assignee", "requester", "asset",
              "created_from", "created_to", "updated_from", "updated_to", "sort")
@@ -93,7 +96,9 @@ def index():
     form = TicketFilterForm(request.args)
     filters = filters_from_request(form, choices.my_team_ids if choices else ())
     page = queries.ticket_page(filters, cursor=request.args.get("cursor"))
-    context = {"page": page, "filters": filters, "form": form, "staff": staff, "choices": choices}
+    # Rows link to "<prefix><id>": one url_for per page instead of one per row.
+    context = {"page": page, "filters": filters, "form": form, "staff": staff, "choices": choices,
+               "ticket_prefix": url_for("tickets.index")}
     if staff:
         def label(name, active):
             return name if active else f"{name} (inactive)"
@@ -242,8 +247,8 @@ def _detail(ticket, status: int = 200, **forms):
             context["reply_form"].body.data = services.render_canned(chosen, ticket, current_user)
         assign_form = forms.get("assign") or AssignForm(assignee_id=ticket.assignee_id, team_id=ticket.team_id,
                                                         formdata=None)
-        _assign_choices(assign_form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
-                        [(t.id, t.name) for t in services.teams()])
+        choices = services.list_choices(current_user)  # one light query instead of loading User rows
+        _assign_choices(assign_form, choices.staff, [(i, name) for i, name, active in choices.teams if active])
         context.update(
             canned=[(c, services.render_canned(c, ticket, current_user)) for c in canned],
             assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None),
