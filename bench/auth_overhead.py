@@ -43,7 +43,10 @@ def main() -> None:
         from itops.core.auth import services
         from itops.extensions import db
 
+        from itops.core.migrations import init_migrations
+
         app = create_app()
+        init_migrations(app)
         with app.app_context():
             flask_migrate.upgrade()
             user = services.create_local_user("bench", "a long bench password", role="it_staff")

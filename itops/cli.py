@@ -29,7 +29,10 @@ ROLE_CHOICE = click.Choice([r.value for r in Role])
 
 
 def register_cli(app) -> None:
+    from itops.core.migrations import migration_commands
+
     app.cli.add_command(itops_cli)
+    app.cli.add_command(migration_commands)
 
 
 def _fail(message: str, code: int = 1):

@@ -12,8 +12,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from itops.config import PROJECT_ROOT, load_config
-from itops.core.database import include_in_autogenerate
-from itops.extensions import api, csrf, db, limiter, login_manager, migrate
+from itops.extensions import api, csrf, db, limiter, login_manager
 
 MAX_ROW_ID = 2**31 - 1
 
@@ -68,9 +67,6 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
-                     include_object=include_in_autogenerate,
-                     compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

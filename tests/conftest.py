@@ -21,6 +21,7 @@ from itops import create_app
 from itops.config import LdapSettings, parse_role_groups
 from itops.core.auth import services as auth_services
 from itops.core.auth.request_auth import SESSION_STARTED_KEY
+from itops.core.migrations import init_migrations
 from itops.core.policy import Role
 from itops.demo.slapd import free_port
 from itops.extensions import db, limiter
@@ -58,6 +59,7 @@ def build_test_app(database_url: str):
         "ITOPS_LOGIN_RATE_LIMIT": "5 per minute",
     })
     application.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
+    init_migrations(application)  # the tests migrate in-process
     return application
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import segno
 from flask import current_app, url_for
 
 from itops.assets.models import Asset
@@ -27,6 +26,8 @@ def asset_url(asset: Asset) -> str:
 
 def qr_svg(text: str) -> str:
     """An inline SVG (no image files, no inline script): medium error correction survives a scuffed label."""
+    import segno  # only label pages need it; the web workers' other requests never do
+
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="svg", scale=4, border=2, xmldecl=False, svgns=True,
                                      title=None, desc=None, svgclass="qr", lineclass=None)

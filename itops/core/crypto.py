@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
 
@@ -12,7 +11,10 @@ class DecryptionFailed(Exception):
     """The value was encrypted with another key, or has been tampered with."""
 
 
-def _fernet() -> Fernet:
+def _fernet():
+    # Imported on use: `cryptography` adds ~7 MB to a process, and most requests never decrypt anything.
+    from cryptography.fernet import Fernet
+
     return Fernet(current_app.config["ITOPS_ENCRYPTION_KEY"].encode())
 
 
@@ -21,6 +23,8 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from itops.core import audit
-from itops.core.auth import directory
 from itops.core.auth.models import ApiToken, AuthSource, User
 from itops.core.crypto import new_secret_token, token_digest
 from itops.core.database import utcnow
@@ -170,6 +169,8 @@ def authenticate(username: str, password: str) -> User:
 
 
 def _authenticate_with_directory(settings, username: str, password: str, user: User | None) -> User:
+    from itops.core.auth import directory  # ldap3 is loaded once a directory is used, not by every process
+
     account = directory.find_account(settings, username)
     if account is None or account.locked or not directory.verify_password(settings, account.dn, password):
         raise AuthenticationFailed(GENERIC_FAILURE)
@@ -184,6 +185,8 @@ def _authenticate_with_directory(settings, username: str, password: str, user: U
 def import_directory_user(username: str) -> User | None:
     """Create or update the local user for a directory account without a sign-in (people who hold
     assets before they ever sign in). None if the account is missing, locked or has no itops role."""
+    from itops.core.auth import directory
+
     settings = current_app.config["ITOPS_LDAP"]
     if settings is None:
         raise Conflict("No directory is configured (ITOPS_LDAP_URL is not set).")
@@ -297,6 +300,8 @@ def refresh_from_directory(progress, *, by) -> dict:
 
     A disabled account loses its sessions and tokens at once, not at its next sign-in attempt.
     """
+    from itops.core.auth import directory
+
     settings = current_app.config["ITOPS_LDAP"]
     if settings is None:
         raise Conflict("No directory is configured (ITOPS_LDAP_URL is not set).")
