@@ -132,6 +132,43 @@ def _smtp_settings(env: dict) -> SmtpSettings | None:
     )
 
 
+LDAP_FLAVOURS = ("openldap", "ad")
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """How the directory domain writes accounts (itops/directory), on top of ITOPS_LDAP's connection."""
+    flavour: str                   # openldap | ad
+    disabled_dn: str | None        # where disabled accounts move; None: ou=disabled under the base DN
+    start_tls: bool                # upgrade ldap:// with StartTLS (Active Directory refuses passwords otherwise)
+    upn_suffix: str | None         # Active Directory userPrincipalName suffix, e.g. example.org
+    grace_days: int                # a disabled account is deleted this many days later
+    username_retention_days: int   # a deleted person's username is not given to anyone else for this long
+    guard_accounts: int            # a batch disabling or deleting more accounts than this waits for approval,
+    guard_percent: float           # ... and so does one touching more than this share of live accounts
+
+
+def _directory_settings(env: dict) -> DirectorySettings:
+    flavour = env.get("ITOPS_LDAP_FLAVOUR", "openldap").strip().lower()
+    if flavour not in LDAP_FLAVOURS:
+        raise ConfigError(f"ITOPS_LDAP_FLAVOUR must be one of {', '.join(LDAP_FLAVOURS)}")
+    try:
+        percent = float(env.get("ITOPS_DIRECTORY_GUARD_PERCENT", "5"))
+    except ValueError:
+        raise ConfigError("ITOPS_DIRECTORY_GUARD_PERCENT must be a number (a percentage)") from None
+    return DirectorySettings(
+        flavour=flavour,
+        disabled_dn=env.get("ITOPS_LDAP_DISABLED_DN") or None,
+        start_tls=_bool(env.get("ITOPS_LDAP_START_TLS", "false"), "ITOPS_LDAP_START_TLS"),
+        upn_suffix=env.get("ITOPS_LDAP_UPN_SUFFIX") or None,
+        grace_days=_int(env.get("ITOPS_DIRECTORY_GRACE_DAYS", "30"), "ITOPS_DIRECTORY_GRACE_DAYS"),
+        username_retention_days=_int(env.get("ITOPS_DIRECTORY_USERNAME_RETENTION_DAYS", "365"),
+                                     "ITOPS_DIRECTORY_USERNAME_RETENTION_DAYS"),
+        guard_accounts=_int(env.get("ITOPS_DIRECTORY_GUARD_ACCOUNTS", "10"), "ITOPS_DIRECTORY_GUARD_ACCOUNTS"),
+        guard_percent=percent,
+    )
+
+
 SLA_PRIORITIES = ("critical", "high", "medium", "low")
 
 
@@ -201,6 +238,7 @@ def load_config(environ: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "ITOPS_LDAP": ldap,
+        "ITOPS_DIRECTORY": _directory_settings(env),
         "ITOPS_SESSION_HOURS": session_hours,
         "ITOPS_PASSWORD_HASH_METHOD": env.get("ITOPS_PASSWORD_HASH_METHOD", "scrypt"),
         "ITOPS_LOGIN_RATE_LIMIT": env.get("ITOPS_LOGIN_RATE_LIMIT", "10 per minute"),

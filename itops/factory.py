@@ -82,6 +82,7 @@ def _import_models() -> None:
     import itops.core.outbox  # noqa: F401
     import itops.assets.models  # noqa: F401
     import itops.tickets.models  # noqa: F401
+    import itops.directory.models  # noqa: F401
 
 
 def _install_request_hooks(app: Flask) -> None:
@@ -98,6 +99,7 @@ def _install_request_hooks(app: Flask) -> None:
     install_security_headers(app)
     register_error_handlers(app)  # after api.init_app, so ours replace flask-smorest's handler
     install_attachment_cleanup()  # an upload whose transaction rolls back leaves no file behind
+    _connect_domain_reactions()
 
     @app.after_request
     def _commit_at_request_boundary(response):
@@ -107,6 +109,14 @@ def _install_request_hooks(app: Flask) -> None:
         else:
             db.session.rollback()
         return response
+
+
+def _connect_domain_reactions() -> None:
+    """Cross-domain reactions to signals (connecting the same receiver again is a no-op)."""
+    from itops.assets.services import asset_checked_in
+    from itops.directory.reactions import on_asset_checked_in
+
+    asset_checked_in.connect(on_asset_checked_in)
 
 
 def _register_blueprints(app: Flask) -> None:

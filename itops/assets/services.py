@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from blinker import Namespace
 from sqlalchemy import func, select
 
 from itops.assets.choices import (
@@ -40,6 +41,11 @@ UNIQUE_FIELDS = {"tag": "tag", "serial": "serial number", "imei": "IMEI"}
 class InvalidTransition(DomainError):
     status = 409
     title = "Status change not allowed"
+
+
+# Sent after a check-in, in the same transaction, so other domains can react (a leaver's return ticket
+# resolves when their last asset is back). Receivers are connected by the app factory.
+asset_checked_in = Namespace().signal("asset-checked-in")
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -330,7 +336,19 @@ def checkin(asset: Asset, *, by, condition: str | None = None, status: Status | 
     _audit("checkin", asset, f"{asset.tag} checked in from {holder.username}", by=by,
            before={"holder": holder.username, "status": previous.value},
            after={"holder": None, "status": status.value})
+    asset_checked_in.send(asset, holder=holder, by=by)
     return asset
+
+
+def first_in_stock(kind: str, *, model: str | None = None, excluding=None) -> Asset | None:
+    """The longest-stocked free asset of a kind (and model), for a joiner's kit; `excluding` is a
+    select of asset ids already set aside."""
+    query = select(Asset).where(Asset.kind == kind, Asset.status == Status.IN_STOCK.value, Asset.holder_id.is_(None))
+    if model:
+        query = query.where(func.lower(Asset.model) == model.lower())
+    if excluding is not None:
+        query = query.where(Asset.id.not_in(excluding))
+    return db.session.scalar(query.order_by(Asset.id).limit(1))
 
 
 def overdue_returns(today: date | None = None) -> list[Asset]:

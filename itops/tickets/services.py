@@ -465,6 +465,15 @@ def change_status(ticket: Ticket, target: TicketStatus | str, *, by: User) -> Ti
     return ticket
 
 
+def resolve_by_workflow(ticket: Ticket, *, by, reason: str) -> Ticket:
+    """Resolve a ticket that another domain's workflow has completed (a leaver's last asset is back).
+    No staff check: the workflow that filed it decides when it is done."""
+    if ticket.is_open:
+        _move(ticket, TicketStatus.RESOLVED, by, reason)
+        audit.record("ticket.status", "ticket", ticket.id, summary=f"{ticket.number} → resolved: {reason}", actor=by)
+    return ticket
+
+
 def assign(ticket: Ticket, *, assignee_id: int | None, team_id: int | None, by: User) -> Ticket:
     if not is_staff(by):
         raise Forbidden("Only IT staff assign tickets.")

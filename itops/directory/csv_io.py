@@ -1,0 +1,224 @@
+"""The HR CSV import: check every row first (the preview, with per-row errors), then apply all or nothing.
+
+A row with an employee number itops does not know is a joiner; a known one is compared with HR's
+record and becomes a correction, a move (department, title, manager, effective today), a leaver
+(an end date) or a cancelled leaver (the end date removed). Rows may name managers that appear
+later in the same file. An import that would disable or delete more accounts than the mass-change
+guard allows is held, unapplied, for an administrator's approval.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
+from itops.core.errors import DomainError, ValidationFailed
+from itops.directory import services, validation
+from itops.directory.choices import CSV_COLUMNS, CSV_REQUIRED, LIVE_STATES, BatchKind, PersonState
+from itops.directory.models import Batch
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 50_000
+
+
+@dataclass
+class RowCheck:
+    number: int                      # the line in the file (the header is line 1)
+    employee_number: str
+    action: str = "unchanged"        # create | update | unchanged
+    values: dict = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPreview:
+    rows: list[RowCheck]
+    removals: int = 0                # leavers the import would disable
+
+    @property
+    def error_rows(self) -> list[RowCheck]:
+        return [row for row in self.rows if row.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_rows
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"rows": len(self.rows), "create": sum(r.action == "create" for r in self.rows),
+                "update": sum(r.action == "update" for r in self.rows),
+                "unchanged": sum(r.action == "unchanged" for r in self.rows), "errors": len(self.error_rows),
+                "leavers": self.removals}
+
+
+def read_rows(data: bytes) -> list[dict]:
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("The file is not UTF-8 text.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in CSV_REQUIRED if name not in header]
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if missing or unknown:
+        raise ValidationFailed("The header row " + "; ".join(filter(None, [
+            f"lacks {', '.join(missing)}" if missing else "", f"has unknown columns {', '.join(unknown)}" if unknown
+            else ""])) + f". Columns: {', '.join(CSV_COLUMNS)}.")
+    rows = []
+    for row in reader:
+        if len(rows) >= MAX_ROWS:
+            raise ValidationFailed(f"The file has more than {MAX_ROWS} rows; split it.")
+        rows.append({(k or "").strip(): (v if isinstance(v, str) else "") for k, v in row.items() if k})
+    return rows
+
+
+def check(rows: list[dict]) -> ImportPreview:
+    """Check every row against HR's records and the rest of the file; writes nothing."""
+    checks: list[RowCheck] = []
+    seen: dict[str, RowCheck] = {}
+    in_file = {(row.get("employee_number") or "").strip() for row in rows}
+    for number, row in enumerate(rows, start=2):
+        employee_number = (row.get("employee_number") or "").strip()
+        result = RowCheck(number, employee_number)
+        checks.append(result)
+        if employee_number in seen:
+            result.errors.append(f"employee number {employee_number} is also on line {seen[employee_number].number}")
+            seen[employee_number].errors.append(f"employee number {employee_number} is also on line {number}")
+            continue
+        seen[employee_number] = result
+        try:
+            _check_row(row, result, in_file)
+        except DomainError as exc:
+            result.errors.append(exc.detail)
+    _check_file_reporting_lines(rows, checks)
+    preview = ImportPreview(checks)
+    preview.removals = sum(1 for r in checks if not r.errors and any(c.startswith("leaves ") for c in r.changes))
+    return preview
+
+
+def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
+    values = {name: row.get(name, "") for name in CSV_COLUMNS}
+    manager_number = (values.pop("manager_employee_number") or "").strip()
+    if manager_number and manager_number == result.employee_number:
+        raise ValidationFailed("a person cannot be their own manager")
+    if manager_number and manager_number not in in_file and services.find_by_employee_number(manager_number) is None:
+        raise ValidationFailed(f"the manager {manager_number} is neither in HR's records nor in this file")
+    person = services.find_by_employee_number(result.employee_number)
+    checked = services.check_person_values(values, person=person)
+    result.warnings += checked.warnings
+    result.values = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in checked.values.items()}
+    result.values["manager_employee_number"] = manager_number or None
+    if person is None:
+        result.action = "create"
+        result.changes.append(f"joiner {checked.values['given_name']} {checked.values['family_name']}, starts "
+                              f"{checked.values['start_date']}")
+        if checked.values["end_date"]:
+            result.changes.append(f"leaves {checked.values['end_date']}")
+        return
+    if person.state_enum == PersonState.DELETED:
+        raise ValidationFailed(f"{person.display_name} has been deleted; give a joiner a new employee number")
+    changes = []
+    for name in ("given_name", "family_name", "preferred_name", "email", "location", "start_date", "department",
+                 "title"):
+        if getattr(person, name) != checked.values[name]:
+            changes.append(f"{name}: {getattr(person, name) or '—'} -> {checked.values[name] or '—'}")
+    current_manager = person.manager.employee_number if person.manager else None
+    if (manager_number or None) != current_manager and "manager_employee_number" in row:
+        changes.append(f"manager: {current_manager or '—'} -> {manager_number or '—'}")
+    end = checked.values["end_date"]
+    if end and end != person.end_date and person.state_enum in (PersonState.PENDING, *LIVE_STATES):
+        changes.append(f"leaves {end}")
+    elif not end and person.state_enum == PersonState.LEAVING:
+        changes.append("no longer leaves")
+    result.changes, result.action = changes, ("update" if changes else "unchanged")
+
+
+def _check_file_reporting_lines(rows: list[dict], checks: list[RowCheck]) -> None:
+    """A loop among the file's own rows (A manages B, B manages A) is caught here; the rest by the services."""
+    manager_of = {(r.get("employee_number") or "").strip(): (r.get("manager_employee_number") or "").strip()
+                  for r in rows}
+    for result in checks:
+        seen, current = {result.employee_number}, manager_of.get(result.employee_number)
+        while current:
+            if current in seen:
+                result.errors.append(f"the managers from employee {result.employee_number} up lead back to "
+                                     f"{current}: a reporting loop")
+                break
+            seen.add(current)
+            current = manager_of[current] if current in manager_of else _recorded_manager_of(current)
+
+
+def _recorded_manager_of(employee_number: str) -> str | None:
+    person = services.find_by_employee_number(employee_number)
+    return person.manager.employee_number if person is not None and person.manager is not None else None
+
+
+def apply_rows(rows: list[dict], *, by, batch: Batch | None = None, progress=None) -> dict:
+    """Apply checked rows (RowCheck.values), managers first; steps due today wait for run_due."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    pending = {row["employee_number"]: row for row in rows}
+    passwords: dict[str, str] = {}
+    while pending:
+        ready = [row for row in pending.values() if not row.get("manager_employee_number")
+                 or row["manager_employee_number"] not in pending]
+        if not ready:
+            raise ValidationFailed("The file's reporting lines form a loop.")
+        for row in ready:
+            outcome = _apply_row(row, by=by, batch=batch)
+            if isinstance(outcome, services.OnboardResult):
+                passwords[outcome.username] = outcome.initial_password
+                outcome = "created"
+            counts[outcome] += 1
+            del pending[row["employee_number"]]
+            if progress is not None:
+                progress.advance(message=f"{row['employee_number']}: {outcome}")
+    return {**counts, "passwords": passwords}
+
+
+def _apply_row(row: dict, *, by, batch: Batch | None):
+    values = {k: v for k, v in row.items() if k != "manager_employee_number"}
+    manager = services.find_by_employee_number(row["manager_employee_number"]) if row.get(
+        "manager_employee_number") else None
+    person = services.find_by_employee_number(row["employee_number"])
+    if person is None:
+        return services.onboard({**values, "manager": manager}, by=by, run_now=False, batch=batch)
+    before = services.person_summary(person)
+    services.update_person(person, {k: v for k, v in values.items() if k not in ("department", "title",
+                                                                                  "end_date")},
+                           by=by, run_now=False)
+    if (person.department, person.title, person.manager_id) != (values["department"], values["title"],
+                                                                 manager.id if manager else None):
+        services.move(person, effective=date.today(), by=by, department=values["department"], title=values["title"],
+                      manager=manager, run_now=False, batch=batch)
+    end = validation.clean_date(values, "end_date")
+    if end and end != person.end_date:
+        services.offboard(person, end_date=end, by=by, run_now=False, batch=batch)
+    elif not end and person.state_enum == PersonState.LEAVING:
+        services.cancel_offboard(person, by=by)
+    return "updated" if services.person_summary(person) != before else "unchanged"
+
+
+@dataclass
+class ImportOutcome:
+    preview: ImportPreview
+    applied: dict | None = None      # counts and the joiners' initial passwords (shown once)
+    held_batch: Batch | None = None  # over the mass-change guard: waits for approval, nothing applied
+
+
+def import_csv(data: bytes, *, by, dry_run: bool = False) -> ImportOutcome:
+    """All or nothing: any row with an error means nothing is written; over the guard, nothing is written
+    but the held batch."""
+    preview = check(read_rows(data))
+    if dry_run or not preview.ok:
+        return ImportOutcome(preview)
+    rows = [row.values for row in preview.rows if row.action != "unchanged"]
+    if preview.removals and services.guard_trips(preview.removals):
+        batch = services.hold_batch(BatchKind.CSV_IMPORT, f"HR import of {len(rows)} changed rows",
+                                    removals=preview.removals, by=by, payload={"rows": rows})
+        return ImportOutcome(preview, held_batch=batch)
+    return ImportOutcome(preview, applied=apply_rows(rows, by=by))
