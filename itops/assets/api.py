@@ -1,7 +1,7 @@
 """/api/v1/assets (IT staff manage; employees read what they hold) and the inventory agent's endpoints."""
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 from flask_login import current_user
 from flask_smorest import Blueprint
 
@@ -22,8 +22,8 @@ def list_assets(args):
     """Assets matching the filters, a page at a time (employees: only what they hold)."""
     cursor, limit = args.pop("cursor"), args.pop("limit")
     filters = services.visible_to(current_user, queries.AssetFilters(**args))
-    page = queries.asset_page(filters, cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    page = queries.asset_page(filters, cursor=cursor, limit=limit, shape=schemas.ASSET_ROW)
+    return jsonify(schemas.dump_asset_page(page))  # a Response: flask-smorest skips its own, slower dump
 
 
 @blp.post("")

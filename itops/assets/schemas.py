@@ -1,9 +1,11 @@
 """/api/v1/assets input and output. Field checks reuse validation.py, as the forms and CSV import do."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from marshmallow import Schema, ValidationError, fields, validate
 
-from itops.assets import validation
+from itops.assets import queries, validation
 from itops.assets.choices import DEVICE_TYPE_NAMES, SORTS, AssetKind, Status
 
 
@@ -95,6 +97,55 @@ class AssetDetailSchema(AssetSchema):
 class AssetPageSchema(Schema):
     items = fields.List(fields.Nested(AssetSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class RowDumper:
+    """What `schema.dump()` gives, for light rows (queries.row_shape) and several times faster.
+
+    The API list dumps 50 rows x 29 fields, which costs marshmallow about 2.5 ms a page. Here the fields
+    are looked at once: strings and integers are copied as they are, other values go through the field's
+    own formatting, nested schemas through a dumper of their own."""
+
+    def __init__(self, schema: Schema):
+        self._plan = [(field.data_key or name, attrgetter(field.attribute or name), self._converter(field))
+                      for name, field in schema.dump_fields.items()]
+
+    @staticmethod
+    def _converter(field: fields.Field):
+        if not field._CHECK_ATTRIBUTE:
+            raise TypeError(f"{type(field).__name__} reads the whole object, not one attribute of a row")
+        if isinstance(field, fields.Nested):
+            return RowDumper(field.schema).dump
+        plain_string = type(field)._serialize is fields.String._serialize
+        plain_integer = isinstance(field, fields.Integer) and not field.as_string
+        if plain_string or plain_integer:
+            return None
+        return lambda value: field._serialize(value, None, None)
+
+    def dump(self, row) -> dict | None:
+        if row is None:
+            return None
+        dumped = {}
+        for key, read, convert in self._plan:
+            value = read(row)
+            dumped[key] = value if value is None or convert is None else convert(value)
+        return dumped
+
+
+def _row_shape_for(schema: Schema, holder_schema: Schema):
+    """The light row that holds what `schema` dumps, its holder's fields (`holder_schema`) included."""
+    return queries.row_shape(*(name for name in schema.dump_fields if name != "holder"),
+                             holder=tuple(holder_schema.dump_fields))
+
+
+# The API list's rows and their dumper: both follow AssetSchema, so a field added there appears here.
+ASSET_ROW = _row_shape_for(AssetSchema(), PersonSchema())
+_ASSET_ROW_DUMPER = RowDumper(AssetSchema())
+
+
+def dump_asset_page(page) -> dict:
+    """An asset_page() of ASSET_ROW rows as AssetPageSchema dumps it."""
+    return {"items": [_ASSET_ROW_DUMPER.dump(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
 class AssetListQuerySchema(Schema):

@@ -55,6 +55,27 @@ def test_list_filters_and_cursor(api_as, make_asset):
     assert it.get("/api/v1/assets?cursor=garbage").status_code == 422
 
 
+def test_list_items_are_what_the_asset_schema_dumps(api_as, make_user, make_asset):
+    """The list dumps light rows with its own dumper; it must give what AssetSchema gives for the asset."""
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    from itops.assets.schemas import AssetSchema
+    it, _ = api_as(Role.IT_STAFF)
+    assets = [make_asset(kind, **values) for kind, values in [
+        ("mobile_phone", {"imei": "490154203237518", "phone_number": "+491511234567", "cost": Decimal("799.5"),
+                          "purchase_date": date(2024, 2, 29), "warranty_end": date(2026, 2, 28)}),
+        ("switch", {"management_address": "10.0.0.1", "device_type": "cisco_ios", "notes": "<core>"}),
+        ("laptop", {"serial": "SN-1", "mac": "00:1a:2b:3c:4d:5e"}),
+    ]]
+    assets[2].last_seen_at, assets[2].last_user = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "eve"
+    db.session.commit()
+    make_asset("printer", holder=make_user(Role.EMPLOYEE, display_name="Pat Printer"))
+    items = it.get("/api/v1/assets?limit=200").json["items"]
+    expected = AssetSchema().dump(db.session.scalars(db.select(Asset).order_by(Asset.tag)), many=True)
+    assert items == expected and items[-1]["holder"]["display_name"] == "Pat Printer"
+
+
 @pytest.mark.parametrize("body, field", [
     ({"kind": "mobile_phone", "name": "x", "imei": "490154203237519"}, "imei"),
     ({"kind": "laptop", "name": "x", "purchase_date": "yesterday"}, "purchase_date"),
