@@ -7,7 +7,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from itops.assets import csv_io, labels, queries, services
+from itops.assets import csv_io, display, labels, queries, services
 from itops.assets.choices import AssetKind, Status
 from itops.assets.forms import (
     AssetFilterForm, AssetForm, CheckinForm, CheckoutForm, CredentialForm, EnrollmentTokenForm, ImportConfirmForm,
@@ -23,8 +23,6 @@ from itops.extensions import db
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 MAX_LABELS = 200
-KIND_LABELS = {kind.value: kind.label for kind in AssetKind}
-STATUS_LABELS = {status.value: status.label for status in Status}
 
 
 def filters_from_request(form: AssetFilterForm | None = None) -> queries.AssetFilters:
@@ -43,10 +41,11 @@ def filters_from_request(form: AssetFilterForm | None = None) -> queries.AssetFi
 def index():
     form = AssetFilterForm(request.args)
     filters = filters_from_request(form)
-    page = queries.asset_page(filters, cursor=request.args.get("cursor"))
-    return render_template("assets/list.html", page=page, filters=filters, form=form,
-                           manage=services.can_manage(current_user), kind_labels=KIND_LABELS,
-                           status_labels=STATUS_LABELS)
+    page = queries.asset_page(filters, cursor=request.args.get("cursor"), shape=queries.LIST_ROW)
+    manage = services.can_manage(current_user)
+    detail_url = url_for("assets.detail", asset_id=0)[:-1]  # + id: one url_for, not one per row
+    rows = display.list_rows(page.items, detail_url=detail_url, selectable=manage)
+    return render_template("assets/list.html", page=page, rows=rows, filters=filters, form=form, manage=manage)
 
 
 def _credential_choices(form: AssetForm) -> None:
@@ -72,10 +71,19 @@ def detail(asset_id: int):
     asset = services.get_asset_for(current_user, asset_id)
     suggested, manage = services.suggested_holder(asset), services.can_manage(current_user)
     return render_template("assets/detail.html", asset=asset, history=services.history(asset),
-                           manage=manage, suggested=suggested,
-                           checkout_form=CheckoutForm(holder=suggested.username if suggested else None),
-                           checkin_form=CheckinForm(), status_form=StatusForm(),
-                           people=services.people_to_hold() if manage and asset.can_check_out else [])
+                           manage=manage, suggested=suggested, **(_action_forms(asset, suggested) if manage else {}))
+
+
+def _action_forms(asset, suggested) -> dict:
+    """Only the forms the asset page shows (each costs a CSRF field and its rendering)."""
+    if asset.holder is not None:
+        forms = {"checkin_form": CheckinForm()}
+    elif asset.can_check_out:
+        forms = {"checkout_form": CheckoutForm(holder=suggested.username if suggested else None),
+                 "people": display.people_options()}
+    else:
+        forms = {}
+    return forms | ({"status_form": StatusForm()} if asset.status_moves else {})
 
 
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])

@@ -252,6 +252,37 @@ def test_list_pages_with_a_cursor_and_costs_at_most_three_queries(it, make_asset
     assert first == [f"lap{i}" for i in range(7)]
 
 
+def test_list_rows_show_each_column_and_escape_what_people_typed(it, make_user, make_asset):
+    from datetime import date
+    holder = make_user(Role.EMPLOYEE, display_name="<i>Ivy</i> & co")
+    held = make_asset("laptop", name="<b>lap</b>", serial="S<1>", location="Room \"A\" & B",
+                      warranty_end=date(2030, 1, 31), holder=holder)
+    bare = make_asset("printer", name="printer")
+    page = it.get("/assets/").get_data(as_text=True)
+    assert "<b>lap</b>" not in page and "&lt;b&gt;lap&lt;/b&gt;" in page
+    assert "&lt;i&gt;Ivy&lt;/i&gt; &amp; co" in page and "S&lt;1&gt;" in page
+    assert "Room &#34;A&#34; &amp; B" in page and "2030-01-31" in page
+    assert f'<a href="/assets/{held.id}">{held.tag}</a>' in page
+    assert f'value="{bare.id}" aria-label="Select {bare.tag}"' in page
+    assert '<span class="badge status-deployed">Deployed</span>' in page and "<td>Printer</td>" in page
+    assert it.get("/assets/?q=nothing-like-this").get_data(as_text=True).count("No assets match.") == 1
+
+
+def test_asset_page_offers_the_forms_that_apply(it, app, make_user, make_asset):
+    app.extensions.pop("assets.people_options", None)  # built at most once a minute per app
+    quinn = make_user(Role.EMPLOYEE, username="quinn", display_name="<q>Quinn</q>")
+    gone = make_user(Role.EMPLOYEE, username="gone")
+    gone.active = False
+    db.session.commit()
+    free = it.get(f"/assets/{make_asset('laptop').id}").get_data(as_text=True)
+    assert '<option value="quinn">&lt;q&gt;Quinn&lt;/q&gt;</option>' in free and 'value="gone"' not in free
+    assert 'list="people"' in free and "Check in from" not in free and "Change status" in free
+    held = it.get(f"/assets/{make_asset('laptop', holder=quinn).id}").get_data(as_text=True)
+    assert "Check in from &lt;q&gt;Quinn&lt;/q&gt;" in held and "<datalist" not in held and "Change status" in held
+    disposed = it.get(f"/assets/{make_asset('laptop', status='disposed').id}").get_data(as_text=True)
+    assert "cannot be checked out" in disposed and "Disposed is final." in disposed
+
+
 def test_edit_records_what_changed(it, make_asset):
     asset = make_asset("laptop", name="old name", location="Room 1")
     token = csrf_token(it, "/assets/new")
