@@ -706,7 +706,7 @@ def main() -> int:
         print(f"passwords and API tokens: {instance / CREDENTIALS}")
 
         # --- the tickets ---
-        migration = load_migration("0004_tickets.py")
+        search = load_migration("0006_tickets_search.py")
         ticket_columns = [column.name for column in Ticket.__table__.columns]
         comment_columns = ["ticket_id", "author_id", "body", "internal", "created_at"]
         event_columns = ["ticket_id", "at", "kind", "actor_id", "actor_label", "summary", "public"]
@@ -722,11 +722,11 @@ def main() -> int:
         # One connection for the whole load: the PRAGMAs below are per connection.
         with db.engine.connect() as connection:
             if dialect == "sqlite":
-                # The FTS triggers would index every row as it goes in; the index is rebuilt once at the end
-                # instead. A big page cache for this connection only; no fsync until the end of the load.
-                for statement in migration.SQLITE_SEARCH_DROP:
-                    if statement.startswith("DROP TRIGGER"):
-                        connection.exec_driver_sql(statement)
+                # The FTS triggers would index every row as it goes in (and rebuild a ticket's comment text at
+                # each comment); the index is built once at the end instead. A big page cache for this
+                # connection only; no fsync until the end of the load.
+                for statement in search.DROP_TRIGGERS:
+                    connection.exec_driver_sql(statement)
                 connection.exec_driver_sql("PRAGMA cache_size=-1000000")
                 connection.exec_driver_sql("PRAGMA synchronous=OFF")
                 connection.commit()
@@ -766,16 +766,10 @@ def main() -> int:
 
             t0 = time.perf_counter()
             if dialect == "sqlite":
-                connection.exec_driver_sql("INSERT INTO fts_tickets(fts_tickets) VALUES('rebuild')")
+                for statement in [search.SQLITE_BACKFILL, *search.CREATE_TRIGGERS]:
+                    connection.exec_driver_sql(statement)
                 connection.commit()
-                phases["FTS rebuild, tickets"] = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                connection.exec_driver_sql("INSERT INTO fts_ticket_comments(fts_ticket_comments) VALUES('rebuild')")
-                for statement in migration.SQLITE_SEARCH:
-                    if statement.startswith("CREATE TRIGGER"):
-                        connection.exec_driver_sql(statement)
-                connection.commit()
-                phases["FTS rebuild, comments; triggers"] = time.perf_counter() - t0
+                phases["FTS index of tickets and comments; triggers"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -796,9 +790,7 @@ def main() -> int:
         if dialect == "sqlite":
             for word in (COMMON_WORD, RARE_WORD):
                 counts[word] = db.session.execute(text(
-                    "SELECT count(*) FROM (SELECT rowid FROM fts_tickets WHERE fts_tickets MATCH :w UNION "
-                    "SELECT c.ticket_id FROM ticket_comments c WHERE c.id IN "
-                    "(SELECT rowid FROM fts_ticket_comments WHERE fts_ticket_comments MATCH :w))"),
+                    f"SELECT count(*) FROM {search.SEARCH_TABLE} WHERE {search.SEARCH_TABLE} MATCH :w"),
                     {"w": f'"{word}"'}).scalar()
 
     elapsed = done - people_done
@@ -818,7 +810,7 @@ def main() -> int:
         print("search words: " + ", ".join(f"{word!r} in {n:,} tickets ({100 * n / max(args.count, 1):.2f}%)"
                                           for word, n in counts.items()))
     if triggers is not None:
-        print(f"FTS triggers in place: {triggers} (the migration creates 6)")
+        print(f"FTS triggers in place: {triggers} (migration 0006 creates {len(search.CREATE_TRIGGERS)})")
     if not args.database_url:
         print(f"database size: {human_bytes(sqlite_database_size(instance / 'itops.db'))}")
     print(f"total {done - started:.1f} s; machine load average now {os.getloadavg()[0]:.2f} "

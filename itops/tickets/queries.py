@@ -1,8 +1,12 @@
 """The one ticket query: queues, filters, full-text search and sort for the HTML list, the API and exports.
 
-Full-text search is FTS5 on SQLite and a tsvector with a GIN index on PostgreSQL (both created in the
-tickets migration); `_matching_ids` hides the difference. User input never reaches a query language:
-it is cut into words, and each word is matched as a plain term (a prefix for the last one).
+Full-text search (`_search`) is one FTS5 document per ticket on SQLite (migration 0006: title, body,
+public comments, internal notes; rowid = ticket id) and tsvector columns with GIN indexes on
+PostgreSQL (migration 0004). User input never reaches a query language: it is cut into words, and
+each word is matched as a plain term. The last word matches as a whole word and, when that finds
+nothing, as the beginning of a word (one still being typed): a prefix makes FTS5 merge the postings of
+every term it starts (12 ms for "outlook*" over a million tickets against 0.1 ms for "outlook"; a
+second for "a*"), so it is kept for the searches that need it.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Select, bindparam, literal_column, or_, select, text
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql import column as column_clause, table
 
 from itops.core.auth.models import User
 from itops.core.errors import ValidationFailed
@@ -22,6 +27,7 @@ from itops.tickets.models import Ticket, TicketComment
 
 DEFAULT_PAGE_SIZE = 25
 MAX_SEARCH_WORDS = 8
+MIN_PREFIX = 3  # a shorter last word only matches whole: "a*" would read most of the index
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _SORT_COLUMNS = {
@@ -31,6 +37,15 @@ _SORT_COLUMNS = {
     "priority": [(Ticket.priority_rank, False), (Ticket.created_at, True), (Ticket.id, True)],
     "due": [(Ticket.resolution_due, False), (Ticket.id, False)],
 }
+
+# SQLite's search index (migration 0006). Its rowid is the ticket id, and ids are given in creation
+# order, so a search sorted by creation walks the index in rowid order and stops after one page
+# instead of sorting every match (a common word matches a fifth of all tickets).
+_SEARCH_INDEX = table("fts_ticket_documents", column_clause("rowid"))
+_SEARCH_ROWID = _SEARCH_INDEX.c.rowid
+_SEARCH_SORTS = {"-created": [(_SEARCH_ROWID, True)], "created": [(_SEARCH_ROWID, False)]}
+# What a requester's search reads: everything but the internal notes.
+_REQUESTER_COLUMNS = "{title body public_comments}"
 
 
 @dataclass(frozen=True)
@@ -88,43 +103,66 @@ def search_terms(q: str | None) -> list[str]:
     return _WORD.findall((q or "").lower())[:MAX_SEARCH_WORDS]
 
 
-def _fts5_query(words: list[str]) -> str:
-    # Each word becomes a quoted FTS5 string (no operators possible); the last one matches as a prefix.
+def _may_be_a_prefix(words: list[str]) -> bool:
+    return bool(words) and len(words[-1]) >= MIN_PREFIX
+
+
+def _fts5_query(words: list[str], *, include_internal: bool, last_word_prefix: bool) -> str:
+    # Each word becomes a quoted FTS5 string (no operators possible).
     quoted = ['"' + word.replace('"', '""') + '"' for word in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
+    if last_word_prefix:
+        quoted[-1] += "*"
+    match = " ".join(quoted)
+    return match if include_internal else f"{_REQUESTER_COLUMNS} : ({match})"
 
 
-def _tsquery(words: list[str]) -> str:
-    return " & ".join(f"{word}:*" if i == len(words) - 1 else word for i, word in enumerate(words))
+def _tsquery(words: list[str], *, last_word_prefix: bool) -> str:
+    return " & ".join(words) + (":*" if last_word_prefix else "")
 
 
-def _matching_ids(words: list[str], *, include_internal: bool):
-    """Ticket ids whose title, body or (visible) comments contain every word."""
-    if db.engine.dialect.name == "postgresql":
-        query = bindparam("tsq", _tsquery(words))
-        in_ticket = select(Ticket.id).where(literal_column("tickets.search_vector").op("@@")(
-            text("to_tsquery('english', :tsq)").bindparams(query)))
-        in_comments = select(TicketComment.ticket_id).where(literal_column("ticket_comments.search_vector").op("@@")(
-            text("to_tsquery('english', :tsq)").bindparams(query)))
-    else:
-        match = _fts5_query(words)
-        in_ticket = select(literal_column("rowid")).select_from(text("fts_tickets")).where(
-            text("fts_tickets MATCH :m").bindparams(m=match))
-        comment_ids = select(literal_column("rowid")).select_from(text("fts_ticket_comments")).where(
-            text("fts_ticket_comments MATCH :cm").bindparams(cm=match))
-        in_comments = select(TicketComment.ticket_id).where(TicketComment.id.in_(comment_ids))
+def _uses_search_index() -> bool:
+    return db.engine.dialect.name == "sqlite"
+
+
+def _few_tickets(filters: TicketFilters) -> bool:
+    """Filters that leave a few hundred tickets at most, found through their own index."""
+    return filters.requester_id is not None or bool(filters.requester) or filters.asset_id is not None
+
+
+def _search(query: Select, words: list[str], *, include_internal: bool, last_word_prefix: bool,
+            few_tickets: bool) -> Select:
+    """`query` narrowed to tickets whose title, body and (visible) comments contain every word.
+
+    SQLite: every word anywhere in the ticket's document. PostgreSQL: every word in the title and
+    body, or every word in one comment."""
+    if _uses_search_index():
+        match = text("fts_ticket_documents MATCH :match").bindparams(
+            match=_fts5_query(words, include_internal=include_internal, last_word_prefix=last_word_prefix))
+        matching = select(_SEARCH_ROWID).where(match)
+        if not few_tickets:  # walk the matches newest first (see _SEARCH_SORTS)
+            return query.join(_SEARCH_INDEX, _SEARCH_ROWID == Ticket.id).where(match)
+        if last_word_prefix:  # merge the prefix's postings once, not once per ticket
+            return query.where(Ticket.id.in_(matching))
+        # Look each of the few tickets up in the index: 5 ms for an employee's 500 tickets and a common
+        # word over a million tickets, where walking the word's matches for theirs took 90 ms.
+        return query.where(matching.where(_SEARCH_ROWID == Ticket.id).exists())
+    tsquery = text("to_tsquery('english', :tsq)").bindparams(bindparam("tsq", _tsquery(words, last_word_prefix=last_word_prefix)))
+    in_ticket = literal_column("tickets.search_vector").op("@@")(tsquery)
+    in_comments = select(TicketComment.ticket_id).where(
+        literal_column("ticket_comments.search_vector").op("@@")(tsquery))
     if not include_internal:
         in_comments = in_comments.where(TicketComment.internal.is_(False))
-    return in_ticket, in_comments
+    return query.where(or_(in_ticket, Ticket.id.in_(in_comments)))
 
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
-def ticket_query(filters: TicketFilters) -> Select:
-    """Tickets matching `filters`, with requester and assignee loaded in the same query. Unordered."""
+def ticket_query(filters: TicketFilters, *, last_word_prefix: bool = False) -> Select:
+    """Tickets matching `filters`, with requester and assignee loaded in the same query. Unordered.
+
+    `last_word_prefix`: the search's last word also matches words it begins (see ticket_page)."""
     query = select(Ticket).options(joinedload(Ticket.requester), joinedload(Ticket.assignee))
     queue = Queue(filters.queue)
     if queue != Queue.ALL:
@@ -158,17 +196,35 @@ def ticket_query(filters: TicketFilters) -> Select:
             query = query.where(column < _day_start(end + timedelta(days=1)))
     words = search_terms(filters.q)
     if words:
-        in_ticket, in_comments = _matching_ids(words, include_internal=filters.include_internal)
-        query = query.where(or_(Ticket.id.in_(in_ticket), Ticket.id.in_(in_comments)))
+        query = _search(query, words, include_internal=filters.include_internal, last_word_prefix=last_word_prefix,
+                        few_tickets=_few_tickets(filters))
     return query
 
 
 def sort_of(filters: TicketFilters):
+    """The page's sort columns for ticket_query(filters), each with whether it descends."""
+    if (search_terms(filters.q) and _uses_search_index() and not _few_tickets(filters)
+            and filters.sort in _SEARCH_SORTS):
+        return _SEARCH_SORTS[filters.sort]
     return _SORT_COLUMNS[filters.sort]
 
 
+def _sort_values(ticket: Ticket, sort) -> list:
+    return [ticket.id if column is _SEARCH_ROWID else getattr(ticket, column.key) for column, _ in sort]
+
+
 def ticket_page(filters: TicketFilters, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page:
+    """One page; a search whose last word matches nothing whole is run again with it as a prefix.
+
+    The later pages of such a search find nothing whole either, so they take the same path."""
     filters = filters.validated()
     sort = sort_of(filters)
-    return keyset_page(ticket_query(filters), sort, cursor=cursor, limit=limit,
-                       key=lambda ticket: [getattr(ticket, column.key) for column, _ in sort])
+
+    def page(last_word_prefix: bool) -> Page:
+        return keyset_page(ticket_query(filters, last_word_prefix=last_word_prefix), sort, cursor=cursor,
+                           limit=limit, key=lambda ticket: _sort_values(ticket, sort))
+
+    found = page(last_word_prefix=False)
+    if not found.items and _may_be_a_prefix(search_terms(filters.q)):
+        found = page(last_word_prefix=True)
+    return found
