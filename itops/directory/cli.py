@@ -158,25 +158,22 @@ def batches():
 @click.argument("batch_id", type=int)
 def approve(batch_id):
     """Approve a held batch: its steps run at the next run-due."""
-    from itops.directory import services
-
-    try:
-        batch = services.approve_batch(services.get_batch(batch_id), by="cli")
-    except DomainError as exc:
-        _fail(exc.detail)
-    db.session.commit()
-    click.echo(f"batch {batch.id} {batch.state}")
+    _decide(batch_id, "approve_batch")
 
 
 @directory_cli.command("reject")
 @click.argument("batch_id", type=int)
 def reject(batch_id):
     """Reject a held batch: its steps are cancelled."""
+    _decide(batch_id, "reject_batch")
+
+
+def _decide(batch_id: int, decision: str) -> None:
     from itops.directory import services
 
     try:
-        batch = services.reject_batch(services.get_batch(batch_id), by="cli")
+        batch = getattr(services, decision)(services.get_batch(batch_id), by="cli")
     except DomainError as exc:
         _fail(exc.detail)
     db.session.commit()
-    click.echo(f"batch {batch.id} rejected")
+    click.echo(f"batch {batch.id} {batch.state}")

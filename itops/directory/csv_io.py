@@ -102,13 +102,17 @@ def check(rows: list[dict]) -> ImportPreview:
 
 
 def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
-    values = {name: row.get(name, "") for name in CSV_COLUMNS}
-    manager_number = (values.pop("manager_employee_number") or "").strip()
+    # A column the file does not have leaves that field as HR's record has it.
+    values = {name: row[name] for name in CSV_COLUMNS if name in row}
+    person = services.find_by_employee_number(result.employee_number)
+    if "manager_employee_number" in values:
+        manager_number = (values.pop("manager_employee_number") or "").strip()
+    else:
+        manager_number = person.manager.employee_number if person is not None and person.manager else ""
     if manager_number and manager_number == result.employee_number:
         raise ValidationFailed("a person cannot be their own manager")
     if manager_number and manager_number not in in_file and services.find_by_employee_number(manager_number) is None:
         raise ValidationFailed(f"the manager {manager_number} is neither in HR's records nor in this file")
-    person = services.find_by_employee_number(result.employee_number)
     checked = services.check_person_values(values, person=person)
     result.warnings += checked.warnings
     result.values = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in checked.values.items()}
@@ -128,9 +132,9 @@ def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
         if getattr(person, name) != checked.values[name]:
             changes.append(f"{name}: {getattr(person, name) or '—'} -> {checked.values[name] or '—'}")
     current_manager = person.manager.employee_number if person.manager else None
-    if (manager_number or None) != current_manager and "manager_employee_number" in row:
+    if (manager_number or None) != current_manager:
         changes.append(f"manager: {current_manager or '—'} -> {manager_number or '—'}")
-    end = checked.values["end_date"]
+    end = checked.values["end_date"] if "end_date" in row else person.end_date
     if end and end != person.end_date and person.state_enum in (PersonState.PENDING, *LIVE_STATES):
         changes.append(f"leaves {end}")
     elif not end and person.state_enum == PersonState.LEAVING:

@@ -149,32 +149,39 @@ class OpenLdapFlavour:
         self.ldap = ldap
         self.placeholder_dn = ldap.bind_dn
 
+    lock_attribute = "pwdAccountLockedTime"
+
+    def values(self, desired: DesiredAccount) -> dict[str, str | None]:
+        """The managed attributes' values for a person (None: the attribute should be absent)."""
+        return {"cn": desired.display_name, "sn": desired.family_name, "givenName": desired.given_name,
+                "displayName": desired.display_name, "mail": desired.email,
+                "employeeNumber": desired.employee_number, "departmentNumber": desired.department,
+                "title": desired.title, "l": desired.location, "manager": desired.manager_dn}
+
+    def identity(self, desired: DesiredAccount) -> dict[str, list]:
+        return {"objectClass": ["inetOrgPerson"], "uid": [desired.username]}
+
+    def initial_password(self, password: str) -> dict[str, list]:
+        return {"userPassword": [ssha(password)]}
+
     @property
     def managed_attributes(self) -> tuple[str, ...]:
-        return ("cn", "sn", "givenName", "displayName", "mail", "employeeNumber", "departmentNumber", "title", "l",
-                "manager")
+        return tuple(self.values(DesiredAccount(*[""] * 10)))
 
     @property
     def read_attributes(self) -> list[str]:
-        return [self.user_attribute, *self.managed_attributes, "pwdAccountLockedTime"]
+        return [self.user_attribute, *self.managed_attributes, self.lock_attribute]
 
     def rdn(self, username: str) -> str:
         return f"uid={escape_rdn(username)}"
 
     def attributes(self, desired: DesiredAccount) -> dict[str, list[str]]:
-        values = {
-            "cn": desired.display_name, "sn": desired.family_name, "givenName": desired.given_name,
-            "displayName": desired.display_name, "mail": desired.email, "employeeNumber": desired.employee_number,
-            "departmentNumber": desired.department, "title": desired.title, "l": desired.location,
-            "manager": desired.manager_dn,
-        }
-        return {name: [value] if value else [] for name, value in values.items()}
+        return {name: [value] if value else [] for name, value in self.values(desired).items()}
 
     def add(self, dn: str, desired: DesiredAccount, password: str) -> LdapOperation:
         attributes = {name: values for name, values in self.attributes(desired).items() if values}
-        attributes = {"objectClass": ["inetOrgPerson"], "uid": [desired.username], **attributes,
-                      "userPassword": [ssha(password)]}
-        return LdapOperation("add", dn, attributes=attributes)
+        return LdapOperation("add", dn, attributes={**self.identity(desired), **attributes,
+                                                    **self.initial_password(password)})
 
     def set_password(self, dn: str, password: str) -> LdapOperation:
         return modify(dn, userPassword=("replace", [ssha(password)]))
@@ -220,37 +227,27 @@ class ActiveDirectoryFlavour(OpenLdapFlavour):
         base_domain = ".".join(value for attr, value, _ in parse_dn(ldap.base_dn) if attr.lower() == "dc")
         self.upn_suffix = settings.upn_suffix or base_domain
 
-    @property
-    def managed_attributes(self) -> tuple[str, ...]:
-        return ("sn", "givenName", "displayName", "mail", "employeeNumber", "department", "title", "l", "manager",
-                "userPrincipalName")
+    lock_attribute = "userAccountControl"
 
-    @property
-    def read_attributes(self) -> list[str]:
-        return [self.user_attribute, *self.managed_attributes, "userAccountControl"]
+    def values(self, desired: DesiredAccount) -> dict[str, str | None]:
+        # cn is the RDN (renamed only by a move), so it is not among the attributes kept in step.
+        return {"sn": desired.family_name, "givenName": desired.given_name, "displayName": desired.display_name,
+                "mail": desired.email, "employeeNumber": desired.employee_number, "department": desired.department,
+                "title": desired.title, "l": desired.location, "manager": desired.manager_dn,
+                "userPrincipalName": f"{desired.username}@{self.upn_suffix}"}
+
+    def identity(self, desired: DesiredAccount) -> dict[str, list]:
+        return {"objectClass": ["top", "person", "organizationalPerson", "user"], "sAMAccountName": [desired.username]}
+
+    def initial_password(self, password: str) -> dict[str, list]:
+        return {"unicodePwd": [self.encode_password(password)], "userAccountControl": [self.ENABLED]}
 
     def rdn(self, username: str) -> str:
         return f"CN={escape_rdn(username)}"
 
-    def attributes(self, desired: DesiredAccount) -> dict[str, list[str]]:
-        values = {
-            "sn": desired.family_name, "givenName": desired.given_name, "displayName": desired.display_name,
-            "mail": desired.email, "employeeNumber": desired.employee_number, "department": desired.department,
-            "title": desired.title, "l": desired.location, "manager": desired.manager_dn,
-            "userPrincipalName": f"{desired.username}@{self.upn_suffix}",
-        }
-        return {name: [value] if value else [] for name, value in values.items()}
-
     @staticmethod
     def encode_password(password: str) -> bytes:
         return f'"{password}"'.encode("utf-16-le")
-
-    def add(self, dn: str, desired: DesiredAccount, password: str) -> LdapOperation:
-        attributes = {name: values for name, values in self.attributes(desired).items() if values}
-        attributes = {"objectClass": ["top", "person", "organizationalPerson", "user"],
-                      "sAMAccountName": [desired.username], **attributes,
-                      "unicodePwd": [self.encode_password(password)], "userAccountControl": [self.ENABLED]}
-        return LdapOperation("add", dn, attributes=attributes)
 
     def set_password(self, dn: str, password: str) -> LdapOperation:
         return modify(dn, unicodePwd=("replace", [self.encode_password(password)]))

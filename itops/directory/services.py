@@ -51,6 +51,7 @@ MOVE_FIELDS = ("department", "title", "manager_id")
 INITIAL_PASSWORD_BYTES = 15
 PENDING_RETURN = "pending_return"
 UNSET: Any = object()
+APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
 
 
 def settings():
@@ -620,12 +621,16 @@ def hold_batch(kind: BatchKind, summary: str, *, removals: int, by, payload: dic
     return batch
 
 
-def approve_batch(batch: Batch, *, by) -> Batch:
-    """An administrator lets a held batch go ahead; its held steps become due, a held import is applied."""
+def _decide(batch: Batch, decision: BatchState, *, by) -> None:
     _require_admin(by)
     if batch.state != BatchState.AWAITING_APPROVAL.value:
         raise Conflict(f"This batch is {batch.state.replace('_', ' ')}, not awaiting approval.")
-    batch.state, batch.decided_by_label, batch.decided_at = BatchState.APPROVED.value, audit.actor_label(by), utcnow()
+    batch.state, batch.decided_by_label, batch.decided_at = decision.value, audit.actor_label(by), utcnow()
+
+
+def approve_batch(batch: Batch, *, by) -> Batch:
+    """An administrator lets a held batch go ahead; its held steps become due, a held import is applied."""
+    _decide(batch, BatchState.APPROVED, by=by)
     db.session.execute(update(DirectoryAction).where(DirectoryAction.batch_id == batch.id,
                                                      DirectoryAction.state == ActionState.HELD.value)
                        .values(state=ActionState.PENDING.value, next_attempt_at=None))
@@ -647,10 +652,7 @@ def approve_batch(batch: Batch, *, by) -> Batch:
 
 def reject_batch(batch: Batch, *, by) -> Batch:
     """The held changes were a mistake: cancel its steps; leavers in it stay (their end date is cleared)."""
-    _require_admin(by)
-    if batch.state != BatchState.AWAITING_APPROVAL.value:
-        raise Conflict(f"This batch is {batch.state.replace('_', ' ')}, not awaiting approval.")
-    batch.state, batch.decided_by_label, batch.decided_at = BatchState.REJECTED.value, audit.actor_label(by), utcnow()
+    _decide(batch, BatchState.REJECTED, by=by)
     held = db.session.scalars(select(DirectoryAction).where(DirectoryAction.batch_id == batch.id,
                                                             DirectoryAction.state == ActionState.HELD.value))
     for action in held:
@@ -704,7 +706,7 @@ def count_due(*, now: datetime | None = None, today: date | None = None) -> int:
 def _hold_unapproved_removals(actions: list[DirectoryAction], *, by) -> tuple[list[DirectoryAction], Batch | None]:
     """The guard for a run: unapproved disables and deletes over the limit wait, all of them, for an admin."""
     removals = [a for a in actions if a.kind_enum.removes_access
-                and (a.batch is None or a.batch.state != BatchState.APPROVED.value)]
+                and (a.batch is None or a.batch.state not in APPROVED_BATCH_STATES)]
     if not removals or not guard_trips(len(removals)):
         return actions, None
     batch = hold_batch(BatchKind.RUN_DUE, f"{len(removals)} accounts due to be disabled or deleted",

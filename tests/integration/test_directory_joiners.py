@@ -10,9 +10,10 @@ from itops.core.errors import Conflict, ValidationFailed
 from itops.directory import services
 from itops.directory.choices import ActionState, PersonState
 from itops.extensions import db
-from tests.integration.directory_support import (  # noqa: F401 (fixtures)
-    TODAY, entry, group_members, hr, joiner, onboard, own_slapd,
-)
+from tests.integration import directory_support
+from tests.integration.directory_support import TODAY, entry, group_members, joiner, onboard
+
+hr, own_slapd = directory_support.hr, directory_support.own_slapd  # this module's slapd and settings
 
 
 def test_a_joiner_starting_today_gets_an_account_groups_and_can_sign_in(app, hr):

@@ -14,9 +14,10 @@ from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.models import DirectoryAction, KitReservation
 from itops.extensions import db
 from itops.tickets import services as tickets_services
-from tests.integration.directory_support import (  # noqa: F401 (fixtures)
-    TODAY, entry, group_members, hr, joiner, onboard, own_slapd,
-)
+from tests.integration import directory_support
+from tests.integration.directory_support import TODAY, entry, group_members, joiner, onboard
+
+hr, own_slapd = directory_support.hr, directory_support.own_slapd  # this module's slapd and settings
 
 
 def _actions(person, kind):
