@@ -126,6 +126,8 @@ def import_csv(file, dry_run):
         if dry_run:
             for change in row.changes:
                 click.echo(f"line {row.number} ({row.employee_number}): {change}")
+            for op in row.ldap:
+                click.echo(f"line {row.number} ({row.employee_number}): ldap {op['op']} {op['dn']}")
     counts = preview.counts
     click.echo(f"{counts['rows']} rows: {counts['create']} joiners, {counts['update']} changed, "
                f"{counts['unchanged']} unchanged, {counts['errors']} with errors")

@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask import current_app
+
 from itops.core.errors import DomainError, ValidationFailed
 from itops.directory import services, validation
 from itops.directory.choices import CSV_COLUMNS, CSV_REQUIRED, LIVE_STATES, BatchKind, PersonState
@@ -29,6 +31,7 @@ class RowCheck:
     action: str = "unchanged"        # create | update | unchanged
     values: dict = field(default_factory=dict)
     changes: list[str] = field(default_factory=list)
+    ldap: list[dict] = field(default_factory=list)   # the operations it leads to, each on its date
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -96,6 +99,8 @@ def check(rows: list[dict]) -> ImportPreview:
         except DomainError as exc:
             result.errors.append(exc.detail)
     _check_file_reporting_lines(rows, checks)
+    if current_app.config.get("ITOPS_LDAP") is not None:
+        _preview_ldap([c for c in checks if not c.errors and c.action != "unchanged"])
     preview = ImportPreview(checks)
     preview.removals = sum(1 for r in checks if not r.errors and any(c.startswith("leaves ") for c in r.changes))
     return preview
@@ -140,6 +145,20 @@ def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
     elif not end and person.state_enum == PersonState.LEAVING:
         changes.append("no longer leaves")
     result.changes, result.action = changes, ("update" if changes else "unchanged")
+
+
+def _preview_ldap(checks: list[RowCheck]) -> None:
+    """Each changed row's directory operations (a manager new in this file is left out of the preview)."""
+    for result in checks:
+        values = dict(result.values)
+        for name in ("start_date", "end_date"):
+            values[name] = validation.clean_date(values, name)
+        number = values.get("manager_employee_number")
+        try:
+            result.ldap = services.preview_record(services.find_by_employee_number(result.employee_number), values,
+                                                  manager=services.find_by_employee_number(number) if number else None)
+        except DomainError as exc:  # e.g. the directory is unreachable: the preview says so, the import may go on
+            result.warnings.append(f"directory preview unavailable: {exc.detail}")
 
 
 def _check_file_reporting_lines(rows: list[dict], checks: list[RowCheck]) -> None:

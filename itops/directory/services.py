@@ -414,6 +414,24 @@ def preview_onboard(values: dict) -> Plan:
     return plan
 
 
+def preview_record(person: Person | None, values: dict, *, manager: Person | None) -> list[dict]:
+    """The LDAP operations HR's new or changed record leads to (each on its date), for batch previews.
+
+    A new person's username is derived as onboarding would, without reserving it.
+    """
+    draft = Person(**{name: values.get(name) for name in (*TEXT_FIELDS, "email", "start_date", "end_date")},
+                   manager=manager)
+    draft.username = person.username if person is not None else validation.derive_username(
+        draft.given_name, draft.family_name, username_taken)
+    account = gateway().find_account(draft.username) if person is not None and person.username else None
+    if person is not None and account is None and person.state_enum == PersonState.PENDING:
+        return []  # not started: the account is made on the start date, as the joiner's own preview shows
+    leaving_now = draft.end_date is not None and draft.end_date <= date.today()
+    wanted = wanted_state(draft, Target.DISABLED if leaving_now else Target.ACTIVE,
+                          password="(new)" if account is None else None)
+    return [op.as_dict() for op in planning.plan(gateway(), wanted, account, _existing_groups(wanted))]
+
+
 # --- corrections and movers ------------------------------------------------------------------
 
 def update_person(person: Person, values: dict, *, by, run_now: bool = True) -> Person:

@@ -67,6 +67,10 @@ def test_a_good_csv_creates_joiners_movers_and_leavers_all_at_once(app, hr):
     preview = csv_io.import_csv(data, by="hr", dry_run=True).preview
     assert preview.ok and preview.counts["create"] == 2 and preview.counts["update"] == 2
     assert any("department: Sales -> Support" in c for c in preview.rows[0].changes)
+    assert {(op["op"], op["dn"].split(",")[0]) for op in preview.rows[0].ldap} == {
+        ("modify", "uid=mver"), ("add", "cn=support")}
+    assert [op["op"] for op in preview.rows[2].ldap] == ["add", "add"]  # the new boss, and support's first member
+    assert preview.rows[1].ldap == []  # leaves in 10 days: nothing changes in the directory yet
     assert services.find_by_employee_number("E3") is None  # a dry run writes nothing
 
     outcome = csv_io.import_csv(data, by="hr")
