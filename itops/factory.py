@@ -83,6 +83,7 @@ def _import_models() -> None:
     import itops.assets.models  # noqa: F401
     import itops.tickets.models  # noqa: F401
     import itops.directory.models  # noqa: F401
+    import itops.directory.scim_models  # noqa: F401
 
 
 def _install_request_hooks(app: Flask) -> None:
@@ -129,13 +130,14 @@ def _register_blueprints(app: Flask) -> None:
     from itops.core.auth.views import bp as auth_bp
     from itops.core.ops import bp as ops_bp
     from itops.core.views import bp as core_bp
+    from itops.directory.scim import bp as scim_bp
     from itops.directory.views import bp as directory_bp
     from itops.monitoring.views import bp as monitoring_bp
     from itops.tickets.views import bp as tickets_bp
     from itops.tickets.api import blp as tickets_api
 
     for blueprint in (core_bp, auth_bp, admin_bp, ops_bp, apidocs_bp,
-                      assets_bp, tickets_bp, monitoring_bp, directory_bp):
+                      assets_bp, tickets_bp, monitoring_bp, directory_bp, scim_bp):
         app.register_blueprint(blueprint)
     for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp, tickets_api):
         api.register_blueprint(api_blueprint)

@@ -9,6 +9,11 @@ from tests.conftest import csrf_token, sign_in
 EXTENSION_ENDPOINTS = {"static", "api-docs.openapi_json"}
 # The agent endpoints are public to the guard because they check their own (enrollment or agent) tokens.
 PUBLIC_ENDPOINTS = {"auth.login", "ops.healthz", "ops.metrics", "apidocs.docs", "agent.enroll", "agent.report_inventory"}
+# So are the SCIM endpoints: they check SCIM tokens (tests/integration/test_scim.py covers the refusals).
+PUBLIC_ENDPOINTS |= {f"scim.{name}" for name in (
+    "service_provider_config", "resource_types", "resource_type", "schema_list", "schema", "list_users",
+    "create_user", "get_user", "replace_user", "patch_user", "delete_user", "list_groups", "get_group",
+    "change_group")}
 
 
 def test_every_endpoint_declares_an_access_policy(app):

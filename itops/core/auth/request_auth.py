@@ -16,8 +16,8 @@ from itops.core.errors import error_response, wants_json
 from itops.extensions import csrf, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# Endpoints that check their own bearer tokens (the inventory agent's): no session, no personal token.
-SELF_AUTHENTICATED_PREFIXES = ("/api/v1/agent/",)
+# Endpoints that check their own bearer tokens (the inventory agent's, SCIM's): no session, no personal token.
+SELF_AUTHENTICATED_PREFIXES = ("/api/v1/agent/", "/scim/")
 SESSION_STARTED_KEY = "_itops_auth_at"
 
 
