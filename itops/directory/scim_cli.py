@@ -41,7 +41,8 @@ def list_tokens():
     for token in scim_services.tokens():
         state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
         used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
-        click.echo(f"{token.name}\t{token.prefix}…\tcreated {token.created_at:%Y-%m-%d %H:%M}\tlast used {used}\t{state}")
+        created = f"{token.created_at:%Y-%m-%d %H:%M}"
+        click.echo(f"{token.name}\t{token.prefix}…\tcreated {created}\tlast used {used}\t{state}")
 
 
 @scim_token_cli.command("revoke")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from itops.directory.scim_filter import (
-    And, CORE_GROUP, CORE_USER, MAX_ROW_ID, AttrPath, Compare, PatchPath, ScimError, get_attribute, matches, parse_attr_path, parse_patch_path,
+    CORE_GROUP, CORE_USER, MAX_ROW_ID, And, AttrPath, Compare, PatchPath, ScimError, get_attribute, matches,
+    parse_attr_path, parse_patch_path,
 )
 
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

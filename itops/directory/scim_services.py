@@ -18,7 +18,9 @@ from itops.core.database import utcnow
 from itops.directory import services
 from itops.directory.choices import LIVE_STATES, PersonState
 from itops.directory.models import Person
-from itops.directory.scim_filter import CORE_GROUP, MAX_ROW_ID, Column, ScimError, matches, parse_attr_path, parse_filter, to_sql
+from itops.directory.scim_filter import (
+    CORE_GROUP, MAX_ROW_ID, Column, ScimError, matches, parse_attr_path, parse_filter, to_sql,
+)
 from itops.directory.scim_models import ScimToken, ScimUser
 from itops.directory.scim_schemas import (
     ENTERPRISE_USER, ITOPS_USER, MAX_RESULTS, UserView, apply_patch, check_user_body, group_resource,

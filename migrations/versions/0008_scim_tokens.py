@@ -36,7 +36,8 @@ def upgrade():
     sa.Column('user_name', sa.String(length=255), nullable=True),
     sa.Column('user_name_key', sa.String(length=255), nullable=True),
     sa.Column('deleted_at', itops.core.database.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_scim_users_person_id_people'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_scim_users_person_id_people'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('person_id', name=op.f('pk_scim_users')),
     sa.UniqueConstraint('user_name_key', name=op.f('uq_scim_users_user_name_key'))
     )
