@@ -129,22 +129,26 @@ def onboard():
                       confirm=confirm, person=None, heading="Onboard a person")
 
 
+def _person_change(person, form: PreviewedForm, heading: str, change: Callable[[bool], object],
+                   done: Callable[[object], str]):
+    """A previewed change to a person: `change(run_now)` calls the service, `done(result)` says what happened."""
+    def confirm():
+        flash(done(change(True)), "success")
+        return redirect(url_for("directory.person", person_id=person.id))
+
+    return _previewed(form, "directory/change.html", preview=lambda: _dry_run(person, lambda: change(False)),
+                      confirm=confirm, person=person, heading=heading)
+
+
 @bp.route("/people/<int:person_id>/edit", methods=["GET", "POST"])
 @require_role(Role.HR)
 def edit(person_id: int):
     person = services.get_person(person_id)
     form = EditPersonForm(obj=person)
-
-    def change(run_now: bool):
-        return lambda: services.update_person(person, form.values(), by=current_user, run_now=run_now)
-
-    def confirm():
-        change(True)()
-        flash(f"{person.display_name}'s record saved.", "success")
-        return redirect(url_for("directory.person", person_id=person.id))
-
-    return _previewed(form, "directory/change.html", preview=lambda: _dry_run(person, change(False)),
-                      confirm=confirm, person=person, heading="Edit HR record")
+    return _person_change(
+        person, form, "Edit HR record",
+        lambda run_now: services.update_person(person, form.values(), by=current_user, run_now=run_now),
+        lambda _: f"{person.display_name}'s record saved.")
 
 
 @bp.route("/people/<int:person_id>/move", methods=["GET", "POST"])
@@ -153,20 +157,13 @@ def move(person_id: int):
     person = services.get_person(person_id)
     form = MoveForm(data={"effective": date.today(), "department": person.department, "title": person.title,
                           "manager": person.manager.employee_number if person.manager else None})
-
-    def change(run_now: bool):
-        return lambda: services.move(person, effective=form.effective.data, by=current_user,
-                                     department=form.department.data, title=form.title.data,
-                                     manager=form.manager.data or None, run_now=run_now)
-
-    def confirm():
-        action = change(True)()
-        flash(f"{person.display_name} moves on {action.effective_date}"
-              + (" (done)." if action.state == ActionState.DONE else "."), "success")
-        return redirect(url_for("directory.person", person_id=person.id))
-
-    return _previewed(form, "directory/change.html", preview=lambda: _dry_run(person, change(False)),
-                      confirm=confirm, person=person, heading="Move (department, title, manager)")
+    return _person_change(
+        person, form, "Move (department, title, manager)",
+        lambda run_now: services.move(person, effective=form.effective.data, by=current_user,
+                                      department=form.department.data, title=form.title.data,
+                                      manager=form.manager.data or None, run_now=run_now),
+        lambda action: f"{person.display_name} moves on {action.effective_date}"
+                       + (" (done)." if action.state == ActionState.DONE else "."))
 
 
 @bp.route("/people/<int:person_id>/offboard", methods=["GET", "POST"])
@@ -174,18 +171,11 @@ def move(person_id: int):
 def offboard(person_id: int):
     person = services.get_person(person_id)
     form = OffboardForm(data={"end_date": person.end_date or date.today()})
-
-    def change(run_now: bool):
-        return lambda: services.offboard(person, end_date=form.end_date.data, by=current_user, run_now=run_now)
-
-    def confirm():
-        action = change(True)()
-        flash(f"{person.display_name} leaves on {action.effective_date}"
-              + ("; the account is disabled." if action.state == ActionState.DONE else "."), "success")
-        return redirect(url_for("directory.person", person_id=person.id))
-
-    return _previewed(form, "directory/change.html", preview=lambda: _dry_run(person, change(False)),
-                      confirm=confirm, person=person, heading="Offboard")
+    return _person_change(
+        person, form, "Offboard",
+        lambda run_now: services.offboard(person, end_date=form.end_date.data, by=current_user, run_now=run_now),
+        lambda action: f"{person.display_name} leaves on {action.effective_date}"
+                       + ("; the account is disabled." if action.state == ActionState.DONE else "."))
 
 
 def _confirm_page(person, heading: str, change: Callable[[], object]):

@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from itops.core.jobs import Job, JobState
 from itops.directory import services
@@ -17,6 +17,7 @@ from itops.directory.choices import BatchKind, PersonState
 from itops.directory.models import DirectoryAction, GroupMapping, KitTemplate, Person
 from itops.extensions import db
 from tests.conftest import csrf_token
+from tests.integration.test_tickets_web import _statements_for
 from tests.integration.directory_support import (  # noqa: F401 (fixtures)
     TODAY, entry, group_members, hr, joiner, onboard, own_slapd,
 )
@@ -124,19 +125,6 @@ def staff(app):
                                 start_date=TODAY + timedelta(days=10 + i)), by="test", run_now=False)
     db.session.commit()
     return boss
-
-
-def _statements_for(client, path):
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    db.session.remove()
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        response = client.get(path)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    assert response.status_code == 200, path
-    return statements
 
 
 @pytest.mark.parametrize("path", [PEOPLE, "/directory/?q=sam0&sort=department", "/directory/?state=pending&manager=B1",
