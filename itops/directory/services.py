@@ -50,6 +50,7 @@ TEXT_FIELDS = ("employee_number", "given_name", "family_name", "preferred_name",
 MOVE_FIELDS = ("department", "title", "manager_id")
 INITIAL_PASSWORD_BYTES = 15
 PENDING_RETURN = "pending_return"
+KIT_RESERVATION_DAYS = 30
 UNSET: Any = object()
 APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
 
@@ -1012,9 +1013,17 @@ def _open_provisioning_ticket(person: Person, action: DirectoryAction, *, by) ->
 
 
 def _reserve_kit_item(person: Person, item: dict):
-    reserved_ids = select(KitReservation.asset_id)
-    asset = assets_services.first_in_stock(item["kind"], model=item.get("model"), excluding=reserved_ids)
+    """Set aside the first matching in-stock asset no other recent joiner has; a reservation lapses
+    KIT_RESERVATION_DAYS after its joiner's start date (by then the kit is handed over or not needed)."""
+    lapsed_before = date.today() - timedelta(days=KIT_RESERVATION_DAYS)
+    held = select(KitReservation.asset_id).join(Person, Person.id == KitReservation.person_id).where(
+        Person.start_date >= lapsed_before)
+    asset = assets_services.first_in_stock(item["kind"], model=item.get("model"), excluding=held)
     if asset is not None:
+        lapsed = db.session.scalar(select(KitReservation).where(KitReservation.asset_id == asset.id))
+        if lapsed is not None:
+            db.session.delete(lapsed)
+            db.session.flush()
         db.session.add(KitReservation(asset_id=asset.id, person_id=person.id))
         db.session.flush()
     return asset

@@ -184,3 +184,14 @@ def test_a_joiner_gets_one_provisioning_ticket_with_the_kit_and_reserved_assets(
     services.run_step(result.action, now=utcnow(), by="test")
     db.session.commit()
     assert result.person.provisioning_ticket_id == ticket.id
+
+
+def test_a_kit_reservation_lapses_a_month_after_the_start_date(app, hr, make_asset):
+    services.save_kit_template("Sales", [{"kind": "laptop"}], by="admin")
+    spare = make_asset("laptop", name="spare")
+    first = onboard(joiner("E1"))
+    assert [a.id for a in services.kit_reserved_for(first.person)] == [spare.id]
+    first.person.start_date = TODAY - timedelta(days=31)  # the spare was never handed over
+    second = onboard(joiner("E2"))
+    assert [a.id for a in services.kit_reserved_for(second.person)] == [spare.id]
+    assert services.kit_reserved_for(first.person) == []
