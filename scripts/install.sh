@@ -10,7 +10,9 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 
 RUN_PACKAGES=(slapd ldap-utils)
-TEST_PACKAGES=(chromium postgresql)
+# openssh-server and snmpd are the real peers of the monitoring probe tests (tests/peers/sshd.py,
+# snmpd.py); the simulated switches that `make run` also starts are pure Python (fake-switches).
+TEST_PACKAGES=(chromium postgresql openssh-server snmpd)
 
 missing_packages() {
   local pkg
@@ -41,7 +43,7 @@ fi
 requirements=requirements.txt
 [ "$MODE" = test ] && requirements=requirements-dev.txt
 stamp="$VENV/.installed-$MODE"
-digest=$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)
+digest=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ]; then
   echo "install: creating $VENV"
   "$PYTHON" -m venv "$VENV"
@@ -49,5 +51,8 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "install: Python packages from $requirements"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" -c constraints.txt
+  # fake-switches declares Twisted<17 (no Python 3.11 build); its real dependencies are in requirements.txt
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt \
+    -c constraints.txt
   echo "$digest" > "$stamp"
 fi

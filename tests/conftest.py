@@ -26,7 +26,8 @@ from itops.core.policy import Role
 from itops.demo.slapd import free_port
 from itops.extensions import db, limiter
 
-pytest_plugins = ["tests.peers.slapd", "tests.peers.postgres", "tests.peers.chromium", "tests.peers.smtp"]
+pytest_plugins = ["tests.peers.slapd", "tests.peers.postgres", "tests.peers.chromium", "tests.peers.smtp",
+                  "tests.peers.switches", "tests.peers.sshd", "tests.peers.snmpd", "tests.peers.sip"]
 
 PASSWORD = "correct horse battery staple"
 CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
