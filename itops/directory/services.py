@@ -744,6 +744,7 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
     stops there: the rest wait for the next run, untouched. Each step's itops changes are kept or
     undone with it (a savepoint), so nothing is half-written.
     """
+    gateway()  # no directory configured: refuse the run rather than fail every step
     now, today = now or utcnow(), today or date.today()
     summary = RunSummary()
     actions, batch = _hold_unapproved_removals(_due_actions(now, today, limit), by=by)
@@ -761,6 +762,18 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
             summary.unreachable = True
             break
     return summary
+
+
+def retry_step(action: DirectoryAction, *, by) -> DirectoryAction:
+    """Put a failed (or waiting) step back in line with fresh attempts, and run it now if it is due."""
+    if action.state_enum not in (ActionState.FAILED, ActionState.PENDING):
+        raise Conflict(f"This step is {action.state}; only a failed or waiting step is retried.")
+    action.state, action.next_attempt_at, action.attempts = ActionState.PENDING.value, None, 0
+    audit.record("directory.action_retry", "directory_action", action.id, actor=by,
+                 summary=f"{action.kind} of {action.person.display_name if action.person else action.target_dn} "
+                         "retried by hand")
+    _run_if_due(action, by=by, run_now=True)
+    return action
 
 
 def _retry_delay(attempts: int) -> timedelta:

@@ -195,3 +195,28 @@ def test_a_kit_reservation_lapses_a_month_after_the_start_date(app, hr, make_ass
     second = onboard(joiner("E2"))
     assert [a.id for a in services.kit_reserved_for(second.person)] == [spare.id]
     assert services.kit_reserved_for(first.person) == []
+
+
+def test_a_step_the_directory_refuses_fails_clearly_and_can_be_retried(app, hr):
+    person = onboard(joiner(start_date=TODAY + timedelta(days=1))).person
+    connection = hr.admin_connection()  # someone else's account took the username meanwhile
+    connection.add(f"uid=jdoe,{hr.people_dn}", ["inetOrgPerson"], {"cn": "X", "sn": "X", "uid": "jdoe",
+                                                                    "employeeNumber": "OTHER"})
+    connection.unbind()
+    summary = services.run_due(today=TODAY + timedelta(days=1))
+    db.session.commit()
+    [step] = _actions(person, ActionKind.ONBOARD)
+    assert summary.failed == 1 and step.state == ActionState.FAILED
+    assert "belongs to employee number OTHER" in step.last_error and step.secret_encrypted
+    connection = hr.admin_connection()
+    connection.delete(f"uid=jdoe,{hr.people_dn}")
+    connection.unbind()
+    step.effective_date = TODAY
+    services.retry_step(step, by="hr")
+    db.session.commit()
+    assert step.state == ActionState.DONE and person.state == PersonState.ACTIVE
+
+
+def test_run_due_without_a_directory_is_refused_and_touches_nothing(app):
+    with pytest.raises(Conflict, match="No directory is configured"):
+        services.run_due()
