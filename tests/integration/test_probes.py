@@ -180,7 +180,7 @@ def test_config_backup_is_normalised_hashed_and_diffed(switch_farm, pool):
     assert fetch_running_config(target, 10, pool=pool).sha256 == first.sha256
 
     # the simulated IOS has no `end` in interface mode: leave configuration mode with two exits
-    pool.run(target, "cisco_ios", lambda conn, deadline: conn.send_config_set(
+    pool.run(target, "cisco_ios", lambda session, deadline: session.connection.send_config_set(
         ["interface FastEthernet0/3", "description uplink to core", "exit", "exit"], exit_config_mode=False), 10)
     second = fetch_running_config(target, 10, pool=pool)
     assert second.sha256 != first.sha256

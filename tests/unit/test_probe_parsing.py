@@ -146,12 +146,16 @@ class FakeConnection:
     def __init__(self, password, fail_next=0):
         self.password, self.fail_next, self.closed, self.commands = password, fail_next, False, []
 
-    def send_command(self, command, read_timeout):
+    def send_command(self, command, expect_string, read_timeout):
+        assert expect_string == "sw01\\#"  # the prompt found at login, not looked up again
         if self.fail_next:
             self.fail_next -= 1
             raise EOFError("peer went away")
         self.commands.append(command)
         return f"ran {command} with {self.password}"
+
+    def find_prompt(self):
+        return "sw01#"
 
     def disconnect(self):
         self.closed = True
@@ -186,9 +190,9 @@ def test_pool_reuses_a_session_and_masks_secrets_in_what_the_probe_returns():
 def test_pool_reconnects_once_when_a_reused_session_fails():
     connector = FakeConnector()
     pool = SshSessionPool(connect=connector)
-    pool.run(_switch_target(), "cisco_ios", lambda conn, deadline: conn.send_command("a", 1), 2)
+    pool.run(_switch_target(), "cisco_ios", lambda session, deadline: session.send("a", deadline), 2)
     connector.opened[0].fail_next = 1  # the device restarted while the session sat idle
-    assert pool.run(_switch_target(), "cisco_ios", lambda conn, deadline: conn.send_command("b", 1), 2).startswith("ran b")
+    assert pool.run(_switch_target(), "cisco_ios", lambda session, deadline: session.send("b", deadline), 2).startswith("ran b")
     assert pool.handshakes == 2 and connector.opened[0].closed
 
 
@@ -205,7 +209,7 @@ def test_pool_opens_a_new_session_when_the_credentials_change():
     connector = FakeConnector()
     pool = SshSessionPool(connect=connector)
     for password in ("old-pass-1", "old-pass-1", "new-pass-2"):
-        pool.run(_switch_target(password), "cisco_ios", lambda conn, deadline: conn.send_command("x", 1), 2)
+        pool.run(_switch_target(password), "cisco_ios", lambda session, deadline: session.send("x", deadline), 2)
     assert pool.handshakes == 2 and connector.opened[0].closed
 
 
@@ -214,10 +218,10 @@ def test_pool_closes_idle_sessions_and_all_sessions():
     pool = SshSessionPool(connect=connector, max_idle=60)
     for port in (1, 2):
         target = ProbeTarget("127.0.0.1", port, "cisco_ios", SWITCH)
-        pool.run(target, "cisco_ios", lambda conn, deadline: None, 2)
+        pool.run(target, "cisco_ios", lambda session, deadline: None, 2)
     assert pool.close_idle() == 0 and pool.open_sessions == 2
     assert pool.close_idle(max_idle=0) == 2 and pool.open_sessions == 0
-    pool.run(_switch_target(), "cisco_ios", lambda conn, deadline: None, 2)
+    pool.run(_switch_target(), "cisco_ios", lambda session, deadline: None, 2)
     pool.close_all()
     assert pool.open_sessions == 0 and all(c.closed for c in connector.opened)
 
@@ -226,7 +230,7 @@ def test_pool_gives_a_session_to_one_poll_at_a_time():
     pool = SshSessionPool(connect=FakeConnector())
     inside, overlaps, lock = [0], [], threading.Lock()
 
-    def work(conn, deadline):
+    def work(session, deadline):
         with lock:
             inside[0] += 1
             overlaps.append(inside[0])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 
 from itops.monitoring.probes import ProbeError, ProbeTarget, mask_secrets
@@ -63,7 +62,7 @@ def fetch_running_config(target: ProbeTarget, timeout: float, *, pool: SshSessio
     try:
         raw = (pool or shared_pool()).run(
             target, device_type,
-            lambda conn, deadline: conn.send_command(command, read_timeout=max(0.1, deadline - time.monotonic())),
+            lambda session, deadline: session.send(command, deadline),
             timeout)
     except Exception as exc:
         raise ProbeError(mask_secrets(ssh_error_in_words(exc, timeout), target.credentials)) from None

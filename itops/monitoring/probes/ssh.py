@@ -16,7 +16,7 @@ from typing import Any
 
 from itops.monitoring.probes import ProbeError, ProbeResult, ProbeTarget, clip, down, judged, ms_since
 from itops.monitoring.probes import parsing
-from itops.monitoring.probes.ssh_pool import SshSessionPool, connection_errors, shared_pool
+from itops.monitoring.probes.ssh_pool import PooledSession, SshSessionPool, connection_errors, shared_pool
 
 DEFAULT_COMMANDS: dict[str, tuple[str, ...]] = {
     "cisco_ios": ("show version", "show ip interface"),
@@ -40,7 +40,7 @@ def probe(target: ProbeTarget, params: dict, timeout: float, *, pool: SshSession
     pool = pool or shared_pool()
     started = time.perf_counter()
     try:
-        outputs = pool.run(target, device_type, lambda conn, deadline: _send_all(conn, commands, deadline), timeout)
+        outputs = pool.run(target, device_type, lambda session, deadline: _send_all(session, commands, deadline), timeout)
     except Exception as exc:
         return down(ssh_error_in_words(exc, timeout), latency_ms=ms_since(started))
     latency_ms = ms_since(started)
@@ -90,14 +90,8 @@ def _parse_linux(command: str, text: str, facts: parsing.Facts, params: dict) ->
     return True
 
 
-def _send_all(connection: Any, commands: tuple[str, ...], deadline: float) -> dict[str, str]:
-    outputs = {}
-    for command in commands:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no time left before {command!r}")
-        outputs[command] = connection.send_command(command, read_timeout=remaining)
-    return outputs
+def _send_all(session: PooledSession, commands: tuple[str, ...], deadline: float) -> dict[str, str]:
+    return {command: session.send(command, deadline) for command in commands}
 
 
 def checked_device_type(device_type: Any) -> str:
