@@ -15,6 +15,7 @@ from itops.core.outbox import outbox_cli
 from itops.core.policy import Role
 from itops.directory.cli import directory_cli
 from itops.directory.scim_cli import scim_token_cli
+from itops.monitoring.cli import scheduler_cli
 from itops.tickets.cli import tickets_cli
 from itops.extensions import db
 
@@ -28,6 +29,7 @@ itops_cli.add_command(outbox_cli)
 itops_cli.add_command(tickets_cli)
 itops_cli.add_command(directory_cli)
 directory_cli.add_command(scim_token_cli)
+itops_cli.add_command(scheduler_cli)
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 

@@ -36,6 +36,13 @@ def _int(value: str, name: str) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
 def _read_or_create_secret(path: Path, make) -> str:
     """Read a key file, creating it with mode 0600 on first start."""
     if path.exists():
@@ -186,6 +193,18 @@ def _sla_targets(raw: str) -> dict[str, tuple[int, int]]:
     return targets
 
 
+def _schedule(raw: str) -> dict[str, int]:
+    """`outbox.send=10,tickets.sla_sweep=120` -> seconds between runs per scheduler task (names are
+    checked against the scheduler's task list when it starts)."""
+    schedule = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, seconds = item.partition("=")
+        if not name.strip() or not seconds.strip().isdigit() or int(seconds) < 1:
+            raise ConfigError(f"ITOPS_SCHEDULE entry {item!r} must look like task=seconds (a whole number >= 1)")
+        schedule[name.strip()] = int(seconds)
+    return schedule
+
+
 def load_config(environ: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment (os.environ by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -253,6 +272,27 @@ def load_config(environ: dict | None = None) -> dict:
         "ITOPS_BUSINESS_HOURS": env.get("ITOPS_BUSINESS_HOURS", "09:00-17:00"),
         "ITOPS_HOLIDAYS": env.get("ITOPS_HOLIDAYS", ""),
         "ITOPS_SLA_TARGETS": _sla_targets(env.get("ITOPS_SLA_TARGETS", "")),
+        "ITOPS_SCHEDULE": _schedule(env.get("ITOPS_SCHEDULE", "")),
+        # Monitoring: damping (failed polls before down, good polls before up), probe threads per cycle,
+        # when an agent's silence means down, and the ticket category incidents are filed in.
+        "ITOPS_MONITOR_DOWN_AFTER": _int(env.get("ITOPS_MONITOR_DOWN_AFTER", "3"), "ITOPS_MONITOR_DOWN_AFTER"),
+        "ITOPS_MONITOR_UP_AFTER": _int(env.get("ITOPS_MONITOR_UP_AFTER", "2"), "ITOPS_MONITOR_UP_AFTER"),
+        "ITOPS_POLL_THREADS": _int(env.get("ITOPS_POLL_THREADS", "16"), "ITOPS_POLL_THREADS"),
+        "ITOPS_MONITOR_AGENT_STALE_SECONDS": _int(env.get("ITOPS_MONITOR_AGENT_STALE_SECONDS", "9000"),
+                                                  "ITOPS_MONITOR_AGENT_STALE_SECONDS"),
+        "ITOPS_MONITOR_CATEGORY": env.get("ITOPS_MONITOR_CATEGORY", "Infrastructure"),
+        # Where probes run: "threads" (the scheduler's own pool) or "celery" (workers, Redis as broker).
+        "ITOPS_EXECUTOR": _choice(env.get("ITOPS_EXECUTOR", "threads"), ("threads", "celery"), "ITOPS_EXECUTOR"),
+        "ITOPS_CELERY_BROKER_URL": env.get("ITOPS_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        "ITOPS_CELERY_QUEUE": env.get("ITOPS_CELERY_QUEUE", "itops"),
+        "ITOPS_CELERY_WAIT_SECONDS": _int(env.get("ITOPS_CELERY_WAIT_SECONDS", "30"), "ITOPS_CELERY_WAIT_SECONDS"),
+        "ITOPS_MONITOR_RAW_DAYS": _int(env.get("ITOPS_MONITOR_RAW_DAYS", "7"), "ITOPS_MONITOR_RAW_DAYS"),
+        "ITOPS_MONITOR_HOURLY_DAYS": _int(env.get("ITOPS_MONITOR_HOURLY_DAYS", "365"), "ITOPS_MONITOR_HOURLY_DAYS"),
+        "ITOPS_SCHEDULER_LEASE_SECONDS": _int(env.get("ITOPS_SCHEDULER_LEASE_SECONDS", "30"),
+                                              "ITOPS_SCHEDULER_LEASE_SECONDS"),
+        "ITOPS_SCHEDULER_THREADS": _int(env.get("ITOPS_SCHEDULER_THREADS", "4"), "ITOPS_SCHEDULER_THREADS"),
+        "ITOPS_SCHEDULER_MISFIRE_GRACE_SECONDS": _int(env.get("ITOPS_SCHEDULER_MISFIRE_GRACE_SECONDS", "60"),
+                                                      "ITOPS_SCHEDULER_MISFIRE_GRACE_SECONDS"),
         "ITOPS_TICKET_REOPEN_DAYS": _int(env.get("ITOPS_TICKET_REOPEN_DAYS", "7"), "ITOPS_TICKET_REOPEN_DAYS"),
         "ITOPS_TICKET_AUTOCLOSE_DAYS": _int(env.get("ITOPS_TICKET_AUTOCLOSE_DAYS", "5"),
                                             "ITOPS_TICKET_AUTOCLOSE_DAYS"),

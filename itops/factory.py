@@ -84,6 +84,7 @@ def _import_models() -> None:
     import itops.tickets.models  # noqa: F401
     import itops.directory.models  # noqa: F401
     import itops.directory.scim_models  # noqa: F401
+    import itops.monitoring.models  # noqa: F401
 
 
 def _install_request_hooks(app: Flask) -> None:

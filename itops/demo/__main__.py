@@ -1,7 +1,7 @@
 """`python -m itops.demo` (what `make run` calls): the whole embedded instance in one command.
 
 Starts a private slapd under var/, migrates, loads the demo data on first start, and serves the
-app with gunicorn on 127.0.0.1. Ctrl-C stops everything it started.
+app with gunicorn on 127.0.0.1 beside the scheduler process. Ctrl-C stops everything it started.
 """
 from __future__ import annotations
 
@@ -139,6 +139,8 @@ def main() -> int:
              "--access-logfile", "-", "--graceful-timeout", "5", "--no-control-socket", "app:app"],
             env=env, cwd=PROJECT_ROOT))
         _wait_until_healthy(f"http://{host}:{port}/healthz", children[0])
+        # The periodic work (email outbox, SLA sweep, auto-close) runs in its own process, never in web workers.
+        children.append(subprocess.Popen([*flask, "itops", "scheduler"], env=env, cwd=PROJECT_ROOT))
         agent = _start_own_agent(instance_dir, f"http://{host}:{port}")
         if agent is not None:
             children.append(agent)
@@ -158,7 +160,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        print("\nitops: stopping the web server and the directory…", flush=True)
+        print("\nitops: stopping the web server, the scheduler and the directory…", flush=True)
         for child in children:
             if child.poll() is None:
                 child.terminate()

@@ -136,6 +136,19 @@ def revoke_everything(user: User, *, by, reason: str) -> None:
                  actor=by)
 
 
+def system_account(username: str, display_name: str) -> User:
+    """The account a domain's automation acts as (monitoring files incident tickets as one): IT staff,
+    without a password, so nobody can sign in as it."""
+    user = find_user(username)
+    if user is None:
+        user = User(username=username, display_name=display_name, role=Role.IT_STAFF.value, source=AuthSource.LOCAL,
+                    password_hash=None)
+        db.session.add(user)
+        db.session.flush()
+        audit.record("user.create", "user", user.id, summary=f"created system account {username}", actor="system")
+    return user
+
+
 def user_query(search: str | None = None, role: str | None = None):
     query = select(User)
     if search:
