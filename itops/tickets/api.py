@@ -85,7 +85,7 @@ def _detail(ticket: Ticket) -> Ticket:
 # --- tickets --------------------------------------------------------------------------------------
 
 @blp.get("")
-@blp.arguments(schemas.TicketListQuerySchema, location="query")
+@blp.arguments(schemas.TicketListQuerySchema(), location="query")
 @blp.response(200, schemas.TicketPageSchema)
 @require_area("tickets")
 def list_tickets(args):
@@ -102,7 +102,7 @@ def list_tickets(args):
 
 
 @blp.post("")
-@blp.arguments(schemas.TicketCreateSchema)
+@blp.arguments(schemas.TicketCreateSchema())
 @blp.response(201, schemas.TicketDetailSchema)
 @blp.alt_response(403, description="A requester sent a field only IT staff may set.")
 @require_area("tickets")
@@ -132,7 +132,7 @@ def get_ticket(ticket_id):
 
 
 @blp.patch("/<int:ticket_id>")
-@blp.arguments(schemas.TicketUpdateSchema)
+@blp.arguments(schemas.TicketUpdateSchema())
 @blp.response(200, schemas.TicketDetailSchema)
 @blp.alt_response(403, description="A field or status the caller's role may not set.")
 @blp.alt_response(409, description="The status change is not allowed from the current status.")
@@ -161,7 +161,7 @@ def update_ticket(body, ticket_id):
 
 
 @blp.post("/<int:ticket_id>/merge")
-@blp.arguments(schemas.TicketMergeSchema)
+@blp.arguments(schemas.TicketMergeSchema())
 @blp.response(200, schemas.TicketDetailSchema)
 @blp.alt_response(409, description="The target is not open, or this ticket is already closed.")
 @require_role(Role.IT_STAFF)
@@ -176,7 +176,7 @@ def merge_ticket(body, ticket_id):
 
 
 @blp.post("/<int:ticket_id>/rating")
-@blp.arguments(schemas.TicketRatingSchema)
+@blp.arguments(schemas.TicketRatingSchema())
 @blp.response(200, schemas.TicketDetailSchema)
 @blp.alt_response(409, description="Not resolved yet, or already rated.")
 @require_area("tickets")
@@ -198,7 +198,7 @@ def list_comments(ticket_id):
 
 
 @blp.post("/<int:ticket_id>/comments")
-@blp.arguments(schemas.TicketCommentCreateSchema)
+@blp.arguments(schemas.TicketCommentCreateSchema())
 @blp.response(201, schemas.TicketCommentSchema)
 @blp.alt_response(403, description="An internal note from someone who is not IT staff.")
 @blp.alt_response(409, description="The ticket is closed (or resolved too long ago to reopen).")
@@ -220,7 +220,7 @@ def list_attachments(ticket_id):
 
 
 @blp.post("/<int:ticket_id>/attachments")
-@blp.arguments(schemas.TicketAttachmentUploadSchema, location="form_and_files")
+@blp.arguments(schemas.TicketAttachmentUploadSchema(), location="form_and_files")
 @blp.response(201, schemas.TicketAttachmentSchema(many=True))
 @blp.alt_response(409, description="The ticket is closed.")
 @blp.alt_response(413, description="The request body is larger than the server accepts.")

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from itops.assets import services as assets_services
 from itops.core import audit, outbox
@@ -269,12 +270,15 @@ def _notify_team(ticket: Ticket, subject: str, body: str, key: str) -> None:
 
 # --- events --------------------------------------------------------------------------------------
 
-def _event(ticket: Ticket, kind: EventKind, by, summary: str, *, public: bool = True) -> TicketEvent:
-    event = TicketEvent(ticket_id=ticket.id, kind=kind.value, actor_id=getattr(by, "id", None),
-                        actor_label=audit.actor_label(by),
-                        summary=summary[:500], public=public)
+def _event(ticket: Ticket, kind: EventKind, by, summary: str, *, public: bool = True,
+           at: datetime | None = None) -> TicketEvent:
+    """An activity line; the ticket counts as updated at its time (a new ticket's: no UPDATE)."""
+    at = at or utcnow()
+    event = TicketEvent(ticket_id=ticket.id, at=at, kind=kind.value, actor_id=getattr(by, "id", None),
+                        actor_label=audit.actor_label(by), summary=summary[:500], public=public)
     db.session.add(event)
-    ticket.updated_at = utcnow()
+    if ticket.updated_at != at:  # a new ticket's first line has its time already: nothing to update
+        ticket.updated_at = at
     return event
 
 
@@ -321,7 +325,9 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
         raise Forbidden("Only IT staff file tickets on someone else's behalf.")
     category = None
     if category_id is not None:
-        category = db.session.get(Category, category_id)
+        # With the team and assignee it routes to, which the new ticket's notices need: one query.
+        category = db.session.get(Category, category_id, options=[joinedload(Category.default_team),
+                                                                  joinedload(Category.default_assignee)])
         if category is None or not category.active:
             raise ValidationFailed("Unknown category.", errors={"category_id": ["Choose a listed category."]})
     asset = None
@@ -331,17 +337,18 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
     if dedup_key and db.session.scalar(select(Ticket.id).where(Ticket.dedup_key == dedup_key)):
         raise Conflict("A ticket for this already exists.")
     chosen = Priority(priority) if priority else priority_for(impact_level, urgency_level)
+    now = utcnow()
     ticket = Ticket(title=title, body=body, requester=requester, category=category, asset_id=asset.id if asset else None,
                     impact=impact_level.value, urgency=urgency_level.value, priority=chosen.value,
                     priority_rank=chosen.rank, status=TicketStatus.NEW.value, is_open=True, source=Source(source).value,
                     dedup_key=dedup_key, team=category.default_team if category else None,
-                    assignee=category.default_assignee if category else None, paused_minutes=0, created_at=utcnow())
-    ticket.updated_at = ticket.created_at
+                    assignee=category.default_assignee if category else None, paused_minutes=0, created_at=now,
+                    updated_at=now, response_breached=False, resolution_breached=False)
     _set_due_times(ticket)
     db.session.add(ticket)
-    db.session.flush()
+    db.session.flush()  # the id, for the activity line, the audit entry and the mails
     _attach(ticket, list(uploads), by)
-    _event(ticket, EventKind.CREATED, by, f"filed by {requester.display_name} ({chosen.label} priority)")
+    _event(ticket, EventKind.CREATED, by, f"filed by {requester.display_name} ({chosen.label} priority)", at=now)
     audit.record("ticket.create", "ticket", ticket.id, summary=f"ticket {ticket.number} filed: {title}", actor=by)
     _mail(requester.email, ticket, "We have your request",
           f"Hello {requester.display_name},\n\nwe received your request and will answer by "

@@ -24,6 +24,7 @@ Standard library only: the clock is used by views, the API and background jobs a
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -78,21 +79,11 @@ class BusinessCalendar:
         """The helpdesk calendar from the ITOPS_* settings (a Flask config or any mapping).
 
         Missing keys get the same defaults as itops.config; errors are prefixed with the key name
-        so an operator knows which variable to fix.
+        so an operator knows which variable to fix. Parsed once per distinct settings: the helpdesk
+        asks for the calendar at every ticket it files.
         """
-        def read(key: str, default: str, parser):
-            value = config.get(key)
-            try:
-                return parser(default if value is None else str(value))
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-
-        return cls(
-            read("ITOPS_TIMEZONE", "UTC", _parse_timezone),
-            read("ITOPS_BUSINESS_DAYS", "mon-fri", _parse_days),
-            read("ITOPS_BUSINESS_HOURS", "09:00-17:00", _parse_hours),
-            read("ITOPS_HOLIDAYS", "", _parse_holidays),
-        )
+        return _calendar_from_settings(*(None if config.get(key) is None else str(config.get(key))
+                                         for key in CALENDAR_SETTINGS))
 
     @classmethod
     def always(cls) -> BusinessCalendar:
@@ -133,6 +124,26 @@ class BusinessCalendar:
         midnights = [datetime.combine(day + i * _DAY, time(0)) for i in range(8)]
         offsets = {self.tz.utcoffset(midnight.replace(fold=fold)) for midnight in midnights for fold in (0, 1)}
         return len(offsets) == 1
+
+
+CALENDAR_SETTINGS = ("ITOPS_TIMEZONE", "ITOPS_BUSINESS_DAYS", "ITOPS_BUSINESS_HOURS", "ITOPS_HOLIDAYS")
+
+
+@functools.lru_cache(maxsize=32)
+def _calendar_from_settings(timezone: str | None, days: str | None, hours: str | None,
+                            holidays: str | None) -> BusinessCalendar:
+    def read(key: str, value: str | None, default: str, parser):
+        try:
+            return parser(default if value is None else value)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+
+    return BusinessCalendar(
+        read("ITOPS_TIMEZONE", timezone, "UTC", _parse_timezone),
+        read("ITOPS_BUSINESS_DAYS", days, "mon-fri", _parse_days),
+        read("ITOPS_BUSINESS_HOURS", hours, "09:00-17:00", _parse_hours),
+        read("ITOPS_HOLIDAYS", holidays, "", _parse_holidays),
+    )
 
 
 def add_business_minutes(calendar: BusinessCalendar, start: datetime, minutes: int) -> datetime:

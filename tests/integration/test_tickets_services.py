@@ -3,15 +3,17 @@ import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from itops.core.audit import AuditEntry
+from itops.core.auth.models import User
 from itops.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from itops.core.outbox import OutboxMessage
 from itops.core.policy import Role
 from itops.extensions import db
 from itops.tickets import queries, services
 from itops.tickets.choices import Queue
-from itops.tickets.models import Attachment, Ticket, TicketComment
+from itops.tickets.models import Attachment, Ticket, TicketComment, TicketEvent
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -101,6 +103,35 @@ def test_category_routes_to_its_team_and_default_assignee(people):
     assert (ticket.team_id, ticket.assignee_id) == (team.id, people["tess"].id)
     assert [m.subject for m in mails("tess@example.org")] == [f"[itops #{ticket.id}] New ticket"]
     assert [m.subject for m in mails("eve@example.org")] == [f"[itops #{ticket.id}] We have your request"]
+
+
+def test_filing_reads_the_category_once_and_writes_each_row_once(people):
+    team = services.save_team("Workplace", email="workplace@example.org", member_ids=[people["tess"].id],
+                              by=people["tess"])
+    category_id = services.save_category("Printing", default_team_id=team.id, default_assignee_id=None,
+                                         by=people["tess"]).id
+    eve_id = people["eve"].id
+    db.session.commit()
+    db.session.expunge_all()
+    eve = db.session.get(User, eve_id)
+    statements = []
+    listener = lambda *args: statements.append(" ".join(args[2].split()[:3]))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        ticket = file_ticket(eve, category_id=category_id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert [s for s in statements if not s.startswith("SELECT ticket_categories")] == [
+        "INSERT INTO tickets", "INSERT INTO outbox_messages", "INSERT INTO outbox_messages",
+        "INSERT INTO audit_entries", "INSERT INTO ticket_events"]
+    assert len(statements) == 6  # the category comes with its team and default assignee
+    # What the rows say: no later UPDATE was needed for the activity line.
+    assert ticket.updated_at == ticket.created_at
+    events = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).all()
+    assert [(e.kind, e.at) for e in events] == [("created", ticket.created_at)]
+    assert db.session.scalar(select(AuditEntry.summary).where(AuditEntry.action == "ticket.create")).startswith(
+        f"ticket #{ticket.id} filed")
+    assert {m.to_address for m in mails()} == {"eve@example.org", "workplace@example.org"}
 
 
 def test_staff_reply_is_the_first_response_opens_the_ticket_and_mails_the_requester(people):
