@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Callable
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from itops.assets import services, validation
 from itops.assets.choices import COMPUTER_KINDS, AssetKind, EventKind
@@ -168,23 +170,73 @@ def obj(fields: dict[str, Check], *, optional: frozenset[str] = frozenset(), nul
     return check
 
 
+@dataclass(frozen=True)
+class Packages:
+    """A checked package list, column by column (arch "" where the agent sent none).
+
+    A report carries about 1,500 packages; checking, digesting and comparing them with whole-list
+    operations (map, join, zip) costs a fraction of handling 1,500 dicts one by one."""
+    names: list[str]
+    archs: list[str]
+    versions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def versions_by_package(self) -> dict[tuple[str, str], str]:
+        return dict(zip(zip(self.names, self.archs), self.versions))
+
+    def digest(self) -> str:
+        """SHA-256 of the sorted "name<TAB>arch<TAB>version" lines: any order of the same packages, one digest."""
+        lines = sorted(map("\t".join, zip(self.names, self.archs, self.versions)))
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+NO_PACKAGES = Packages([], [], [])
+_PACKAGE_FIELDS = (itemgetter("name"), itemgetter("arch"), itemgetter("version"))
+
+
+def _plain_texts(column: list, max_length: int) -> bool:
+    """Every entry a string of at most `max_length` characters without NUL."""
+    try:
+        joined = "".join(column)  # TypeError unless every entry is a string
+    except TypeError:
+        return False
+    return "\x00" not in joined and max(map(len, column), default=0) <= max_length
+
+
+def _plain_packages(entries: list) -> Packages | None:
+    """The entries as Packages if every one is an object of exactly name, version and arch with plainly
+    valid values, found with whole-list passes; None if anything is off."""
+    try:
+        names, archs, versions = (list(map(field, entries)) for field in _PACKAGE_FIELDS)
+    except (KeyError, TypeError):  # a field missing, or an entry that is not an object
+        return None
+    if set(map(len, entries)) - {3}:  # an entry with more fields
+        return None
+    if None in archs:
+        archs = ["" if arch is None else arch for arch in archs]
+    if _plain_texts(names, 255) and _plain_texts(versions, 255) and _plain_texts(archs, 32):
+        return Packages(names, archs, versions)
+    return None
+
+
 def packages(check_package: Check, max_items: int) -> Check:
-    """A package list: thousands of entries per report, so well-formed ones take a quick path; any
-    entry that is not plainly valid goes through the full check for a precise error."""
+    """A package list as Packages. Well-formed lists take the quick path; a list with an entry that is not
+    plainly valid goes through the full check, entry by entry, for a precise error."""
     def check(value, path, errors):
         if not _list_within(value, path, errors, max_items):
-            return []
-        for i, item in enumerate(value):
-            if not (type(item) is dict and len(item) == 3 and _plain(item.get("name"), 255)
-                    and _plain(item.get("version"), 255) and "arch" in item
-                    and (item["arch"] is None or _plain(item["arch"], 32))):
+            return NO_PACKAGES
+        checked = _plain_packages(value)
+        if checked is None:
+            before = len(errors)
+            for i, item in enumerate(value):
                 check_package(item, f"{path}[{i}]", errors)
-        return value
+            if len(errors) == before:  # the two checks disagree: refuse rather than store a list unchecked
+                errors.add(path, "Not a valid package list.")
+            return NO_PACKAGES
+        return checked
     return check
-
-
-def _plain(value, max_length: int) -> bool:
-    return type(value) is str and len(value) <= max_length and "\x00" not in value
 
 
 def _schema_version(value, path, errors):
@@ -194,6 +246,7 @@ def _schema_version(value, path, errors):
 
 
 _NULLABLE = dict(nullable=True)
+REPORT_PACKAGES = packages(obj({"name": text(), "version": text(), "arch": text(32, **_NULLABLE)}), 20000)
 REPORT = obj({
     "schema": _schema_version,
     "agent_version": text(32),
@@ -219,8 +272,7 @@ REPORT = obj({
     "battery": obj({"percent": number(0, 100), "plugged": boolean(**_NULLABLE),
                     "seconds_left": number(0, 10 ** 7, integer=True, **_NULLABLE)}, nullable=True),
     "software": obj({"status": text(16), "manager": text(16, **_NULLABLE),
-                     "packages": packages(obj({"name": text(), "version": text(), "arch": text(32, **_NULLABLE)}),
-                                          20000),
+                     "packages": REPORT_PACKAGES,
                      "detail": text(2000, **_NULLABLE)}),
 }, optional=frozenset({"fqdn", "boot_time", "hardware", "cpu", "users", "last_user", "battery"}))
 
@@ -252,10 +304,14 @@ def usable_enrollment_token(secret: str) -> EnrollmentToken:
     return token
 
 
+# Built once: each report looks its machine up by token, and building the statement costs a tenth of a millisecond.
+_ASSET_BY_TOKEN = select(Asset).where(Asset.agent_token_hash == bindparam("token_hash"))
+
+
 def asset_for_agent_token(secret: str) -> Asset:
     asset = None
     if secret.startswith(AGENT_PREFIX):
-        asset = db.session.scalar(select(Asset).where(Asset.agent_token_hash == crypto.token_digest(secret)))
+        asset = db.session.scalar(_ASSET_BY_TOKEN, {"token_hash": crypto.token_digest(secret)})
     if asset is None:
         raise TokenRefused("The agent token is unknown or was replaced; enroll this machine again.")
     return asset
@@ -355,29 +411,25 @@ def _hardware_changes(old: dict, new: dict) -> list[str]:
     return sorted(changes)
 
 
-def _software_digest(packages: list[dict]) -> str:
-    lines = sorted(f"{p['name']}\t{p.get('arch') or ''}\t{p['version']}" for p in packages)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def _sync_software(asset: Asset, packages: list[dict]) -> dict[str, list[str]]:
+def _sync_software(asset: Asset, packages: Packages) -> dict[str, list[str]]:
     """Make the stored rows match the report; what was installed, removed or upgraded."""
-    reported = {(p["name"], p.get("arch") or ""): p["version"] for p in packages}
-    stored = {(row.name, row.arch): (row.id, row.version) for row in db.session.execute(
+    reported = packages.versions_by_package()
+    # Rows unpacked rather than read by attribute: a machine has ~1,500 and attribute reads cost twice the fetch.
+    stored = {(name, arch): (row_id, version) for row_id, name, arch, version in db.session.execute(
         select(InstalledSoftware.id, InstalledSoftware.name, InstalledSoftware.arch, InstalledSoftware.version)
         .where(InstalledSoftware.asset_id == asset.id))}
     added = reported.keys() - stored.keys()
     removed = stored.keys() - reported.keys()
     upgraded = [key for key in reported.keys() & stored.keys() if reported[key] != stored[key][1]]
-    if added:
-        db.session.execute(insert(InstalledSoftware), [
+    if added:  # into the table, not through the ORM's bulk insert: a first report adds ~1,500 rows
+        db.session.execute(insert(InstalledSoftware.__table__), [
             {"asset_id": asset.id, "name": name, "arch": arch, "version": reported[(name, arch)]}
             for name, arch in added])
     if removed:
         db.session.execute(delete(InstalledSoftware).where(InstalledSoftware.id.in_([stored[k][0] for k in removed])))
-    for key in upgraded:
-        db.session.execute(update(InstalledSoftware).where(InstalledSoftware.id == stored[key][0])
-                           .values(version=reported[key]))
+    if upgraded:  # one executemany, by primary key
+        db.session.execute(update(InstalledSoftware), [{"id": stored[key][0], "version": reported[key]}
+                                                       for key in upgraded])
     return {"installed": sorted(f"{n} {reported[(n, a)]}" for n, a in added),
             "removed": sorted(f"{n} {stored[(n, a)][1]}" for n, a in removed),
             "upgraded": sorted(f"{n} {stored[(n, a)][1]} → {reported[(n, a)]}" for n, a in upgraded)}
@@ -424,7 +476,7 @@ def apply_report(asset: Asset, report: dict) -> list[str]:
     changes = [] if first else _hardware_changes(asset.facts, new_facts)
     _adopt_hardware(asset, report, changes)
     packages = report["software"]["packages"]
-    digest = _software_digest(packages)
+    digest = packages.digest()
     software = {"installed": [], "removed": [], "upgraded": []}
     if digest != asset.software_digest:
         software = _sync_software(asset, packages)
