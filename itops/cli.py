@@ -1,6 +1,7 @@
 """The `flask itops` command group. Each command commits at its end (the command boundary)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -139,6 +140,15 @@ def refresh_directory():
     click.echo(", ".join(f"{k}: {v}" for k, v in job.result.items()))
 
 
+def _demo_switches() -> tuple[list[int], str, str, str]:
+    """The simulated switches `make run` started: their ports, and the login from its 0600 file."""
+    import json
+
+    login = json.loads(open(os.environ["ITOPS_DEMO_SWITCH_LOGIN_FILE"]).read())
+    ports = [int(port) for port in os.environ["ITOPS_DEMO_SWITCHES"].split(",") if port]
+    return ports, login["username"], login["password"], login["enable_secret"]
+
+
 @demo_cli.command("load")
 def load_demo():
     """Create the demo's local administrator on first start (idempotent); prints the demo logins."""
@@ -150,10 +160,13 @@ def load_demo():
     with_directory = current_app.config["ITOPS_LDAP"] is not None  # the demo people live in the directory
     assets = data.load_demo_assets() if with_directory else 0
     tickets = data.load_demo_tickets() if with_directory else 0
+    checks = data.load_demo_monitoring(*_demo_switches()) if os.environ.get("ITOPS_DEMO_SWITCHES") else 0
     data.demo_enrollment_token(instance_dir)
     db.session.commit()
     if assets:
         created.append(f"{assets} assets")
     if tickets:
         created.append(f"{tickets} tickets")
+    if checks:
+        created.append(f"{checks} monitoring checks")
     click.echo("created: " + (", ".join(created) if created else "nothing (already loaded)"))

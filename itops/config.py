@@ -193,15 +193,19 @@ def _sla_targets(raw: str) -> dict[str, tuple[int, int]]:
     return targets
 
 
-def _schedule(raw: str) -> dict[str, int]:
-    """`outbox.send=10,tickets.sla_sweep=120` -> seconds between runs per scheduler task (names are
-    checked against the scheduler's task list when it starts)."""
-    schedule = {}
+def _schedule(raw: str) -> dict[str, int | str]:
+    """`outbox.send=10,directory.reconcile=03:15` -> per scheduler task, seconds between runs or a daily
+    time (UTC). Task names are checked against the scheduler's list when it starts."""
+    schedule: dict[str, int | str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, _, seconds = item.partition("=")
-        if not name.strip() or not seconds.strip().isdigit() or int(seconds) < 1:
-            raise ConfigError(f"ITOPS_SCHEDULE entry {item!r} must look like task=seconds (a whole number >= 1)")
-        schedule[name.strip()] = int(seconds)
+        name, _, when = (part.strip() for part in item.partition("="))
+        hour, colon, minute = when.partition(":")
+        if name and when.isdigit() and int(when) >= 1:
+            schedule[name] = int(when)
+        elif name and colon and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60:
+            schedule[name] = f"{int(hour):02d}:{int(minute):02d}"
+        else:
+            raise ConfigError(f"ITOPS_SCHEDULE entry {item!r} must look like task=seconds or task=HH:MM")
     return schedule
 
 

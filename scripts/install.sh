@@ -12,7 +12,7 @@ VENV=.venv
 RUN_PACKAGES=(slapd ldap-utils)
 # openssh-server and snmpd are the real peers of the monitoring probe tests (tests/peers/sshd.py,
 # snmpd.py); the simulated switches that `make run` also starts are pure Python (fake-switches).
-TEST_PACKAGES=(chromium postgresql openssh-server snmpd)
+TEST_PACKAGES=(chromium postgresql openssh-server snmpd redis-server)
 
 missing_packages() {
   local pkg

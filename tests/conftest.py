@@ -27,7 +27,8 @@ from itops.demo.slapd import free_port
 from itops.extensions import db, limiter
 
 pytest_plugins = ["tests.peers.slapd", "tests.peers.postgres", "tests.peers.chromium", "tests.peers.smtp",
-                  "tests.peers.switches", "tests.peers.sshd", "tests.peers.snmpd", "tests.peers.sip"]
+                  "tests.peers.switches", "tests.peers.sshd", "tests.peers.snmpd", "tests.peers.sip",
+                  "tests.peers.redis"]
 
 PASSWORD = "correct horse battery staple"
 CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')

@@ -16,7 +16,7 @@ from typing import Callable
 
 import click
 from flask import current_app
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, update
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -193,6 +193,10 @@ def launch_in_background(job: Job, work: Callable[[Progress], dict | None]) -> N
             run_job(db.session.get(Job, job_id), work)
 
     return _executor.submit(in_context)
+
+
+def recent_jobs(kind: str, limit: int = 5) -> list[Job]:
+    return list(db.session.scalars(select(Job).where(Job.kind == kind).order_by(Job.id.desc()).limit(limit)))
 
 
 def get_job_for(user, job_id: int) -> Job:

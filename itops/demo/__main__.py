@@ -43,6 +43,28 @@ def _demo_state(instance_dir: Path) -> dict:
     return state
 
 
+def _start_demo_switches(instance_dir: Path):
+    """Three simulated Cisco switches on ports kept in demo.json, with a login generated on first start."""
+    from itops.demo.switches import SwitchError, start_switches
+
+    state = _demo_state(instance_dir)
+    if "switch_ports" not in state:
+        state["switch_ports"] = [free_port() for _ in data.DEMO_SWITCH_NAMES]
+        (instance_dir / "demo.json").write_text(json.dumps(state))
+    login_file = instance_dir / "demo-switch-login.json"
+    login = json.loads(_private_file(login_file, lambda: json.dumps({
+        "username": "netops", "password": secrets.token_urlsafe(16), "enable_secret": secrets.token_urlsafe(16)})))
+    try:
+        farm = start_switches(len(state["switch_ports"]), ports=state["switch_ports"], username=login["username"],
+                              password=login["password"], enable_secret=login["enable_secret"], name_prefix="demo-sw",
+                              log_path=instance_dir / "switches.log")
+    except (SwitchError, OSError) as exc:
+        print(f"itops: the simulated switches did not start ({exc}); the demo runs without them", file=sys.stderr)
+        return None, {}
+    return farm, {"ITOPS_DEMO_SWITCHES": ",".join(str(s.port) for s in farm.switches),
+                  "ITOPS_DEMO_SWITCH_LOGIN_FILE": str(login_file)}
+
+
 def _stop_leftover_slapd(workdir: Path) -> None:
     """A previous run that was killed hard may have left its slapd running; stop it first."""
     pid_file = workdir / "slapd.pid"
@@ -131,6 +153,8 @@ def main() -> int:
     env.pop("ITOPS_LDAP_BIND_PASSWORD", None)
     flask = [sys.executable, "-m", "flask"]
     children: list[subprocess.Popen] = []
+    switches, switch_env = _start_demo_switches(instance_dir)
+    env.update(switch_env)
     try:
         _run([*flask, "db", "upgrade"], env)
         _run([*flask, "itops", "demo", "load"], env)
@@ -145,7 +169,9 @@ def main() -> int:
         if agent is not None:
             children.append(agent)
         print("\n".join([
-            "", f"itops is running at http://{host}:{port}/  (directory: {slapd.url})",
+            "", f"itops is running at http://{host}:{port}/  (directory: {slapd.url}"
+            + (f"; {len(switches.switches)} simulated switches on 127.0.0.1:"
+               + ",".join(str(s.port) for s in switches.switches) if switches else "") + ")",
             "Demo logins (also in var/demo-logins.json):", *data.login_lines(logins),
             "Press Ctrl-C to stop.", ""]), flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
@@ -160,7 +186,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        print("\nitops: stopping the web server, the scheduler and the directory…", flush=True)
+        print("\nitops: stopping the web server, the scheduler, the switches and the directory…", flush=True)
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -169,6 +195,8 @@ def main() -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if switches is not None:
+            switches.stop()
         slapd.stop()
 
 

@@ -122,6 +122,41 @@ def load_demo_assets() -> int:
     return len(DEMO_ASSETS)
 
 
+DEMO_SWITCH_NAMES = ("core-sw-1", "access-sw-2f", "access-sw-3f")
+
+
+def load_demo_monitoring(switch_ports: list[int], username: str, password: str, enable_secret: str) -> int:
+    """Checks on the demo's simulated switches (SSH and TCP) on first start; the access switches hang off
+    the core switch, so stopping it shows them unreachable rather than down. Returns the checks made."""
+    from itops.assets import services as assets
+    from itops.assets.models import Asset
+    from itops.extensions import db
+    from itops.monitoring import services as monitoring
+    from itops.monitoring.models import Check
+
+    if not switch_ports or db.session.scalar(db.select(Check.id).limit(1)) is not None:
+        return 0
+    credential = assets.create_credential("demo switches", username, password, enable_secret=enable_secret,
+                                          by="demo")
+    switches = []
+    for name, port in zip(DEMO_SWITCH_NAMES, switch_ports):
+        asset = db.session.scalar(db.select(Asset).where(Asset.name == name))
+        values = {"management_address": "127.0.0.1", "device_type": "cisco_ios", "credential_id": credential.id}
+        if asset is None:
+            asset = assets.create_asset("switch", {"name": name, "manufacturer": "Cisco", "model": "Catalyst 9200",
+                                                   "location": "Berlin HQ, " + name.split("-")[-1], **values}, by="demo")
+        else:
+            assets.update_asset(asset, values, by="demo")
+        monitoring.add_check(asset.id, "ssh", params={"port": port}, interval_seconds=60, timeout_seconds=15,
+                             by="demo")
+        monitoring.add_check(asset.id, "tcp", params={"port": port}, interval_seconds=30, timeout_seconds=3,
+                             by="demo")
+        switches.append(asset)
+    for access in switches[1:]:
+        monitoring.set_parent(access.id, switches[0].id, by="demo")
+    return 2 * len(switches)
+
+
 def demo_enrollment_token(instance_dir: str | Path) -> str:
     """The enrollment token `make run` uses to enroll this machine's own agent (kept 0600 in var/)."""
     from itops.assets import inventory, services as assets

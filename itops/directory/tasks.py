@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import current_app
+
+from itops.core import jobs
 from itops.directory import services
 from itops.extensions import db
+
+RECONCILE_JOB = "directory.reconcile"
 
 CHUNK = 200
 
@@ -23,3 +28,22 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
             on_chunk(summary)
         if summary.unreachable or summary.done + summary.failed + summary.retrying == 0:
             return totals.as_dict()
+
+
+def scheduled_run_due() -> dict:
+    """The scheduler's entry: the due steps, or nothing at all when no directory is configured."""
+    if current_app.config.get("ITOPS_LDAP") is None:
+        return {"skipped": "no directory configured"}
+    return run_due_steps(by="scheduler")
+
+
+def nightly_reconcile_report() -> dict:
+    """A reconcile report as a job, listed on the admins' reconcile page; it reads only, applies nothing."""
+    if current_app.config.get("ITOPS_LDAP") is None:
+        return {"skipped": "no directory configured"}
+    from itops.directory import reconcile
+
+    job = jobs.create_job(RECONCILE_JOB, "Nightly reconcile report")
+    db.session.commit()  # watchers (and run_job's progress writes) must find the job row
+    finished = jobs.run_job(job, lambda progress: reconcile.reconcile(progress).as_dict())
+    return {"job_id": finished.id, "state": finished.state}

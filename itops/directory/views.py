@@ -21,6 +21,7 @@ from itops.core.auth.forms import ConfirmForm
 from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed, require_valid
 from itops.core.policy import Role, require_area, require_role
 from itops.directory import csv_io, queries, reconcile, services
+from itops.directory.tasks import RECONCILE_JOB
 from itops.directory.choices import LIVE_STATES, ActionState
 from itops.directory.forms import (
     EditPersonForm, GroupMappingForm, ImportForm, KitTemplateForm, MoveForm, OffboardForm, OnboardForm,
@@ -31,7 +32,7 @@ from itops.extensions import db
 bp = Blueprint("directory", __name__, url_prefix="/directory")
 
 NO_STORE = {"Cache-Control": "no-store"}
-IMPORT_JOB, RECONCILE_JOB = "directory.import", "directory.reconcile"
+IMPORT_JOB = "directory.import"
 SEALED_PASSWORDS = "sealed_passwords"
 # Service error fields that a form names differently.
 FIELD_ALIASES = {"manager": ("manager", "manager_employee_number"), "end_date": ("end_date",),
@@ -312,7 +313,8 @@ def import_passwords(job_id: int):
 @require_role(Role.ADMIN)
 def reconcile_start():
     if request.method == "GET":
-        return render_template("directory/reconcile_start.html", confirm=ConfirmForm())
+        return render_template("directory/reconcile_start.html", confirm=ConfirmForm(),
+                               recent=jobs.recent_jobs(RECONCILE_JOB))
     require_valid(ConfirmForm())
     job = jobs.create_job(RECONCILE_JOB, "Reconcile people with the directory", by=current_user)
     db.session.commit()

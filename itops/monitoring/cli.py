@@ -23,6 +23,6 @@ def scheduler_cli(list_only: bool) -> None:
         sys.exit(2)
     if list_only:
         for task in scheduler_module.TASKS:
-            click.echo(f"{task.name:20} every {seconds[task.name]:>6} s  {task.describe}")
+            click.echo(f"{task.name:22} {scheduler_module.describe_when(seconds[task.name]):>20}  {task.describe}")
         return
     scheduler_module.run_scheduler(app, echo=lambda line: click.echo(line, err=True))

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PeriodicTask:
     name: str
-    default_seconds: int
+    default: int | str   # seconds between runs, or "HH:MM" (UTC) for once a day
     describe: str
     target: str          # "module:function", imported when the task runs
 
@@ -45,6 +45,10 @@ TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("tickets.sla_sweep", 60, "flag tickets that breached their SLA", "itops.tickets.tasks:sweep_sla"),
     PeriodicTask("tickets.auto_close", 3600, "close tickets resolved long enough ago",
                  "itops.tickets.tasks:close_resolved"),
+    PeriodicTask("directory.run_due", 60, "run the directory steps that are due (joiners, movers, leavers)",
+                 "itops.directory.tasks:scheduled_run_due"),
+    PeriodicTask("directory.reconcile", "02:30", "the nightly reconcile report (reads only)",
+                 "itops.directory.tasks:nightly_reconcile_report"),
 )
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 
@@ -82,14 +86,19 @@ class UnknownTask(ValueError):
     pass
 
 
-def intervals(app: Flask) -> dict[str, int]:
-    """Seconds between runs per task: the defaults, overridden by ITOPS_SCHEDULE (name=seconds, ...)."""
+def intervals(app: Flask) -> dict[str, int | str]:
+    """When each task runs: seconds between runs or a daily "HH:MM" (UTC); the defaults, overridden by
+    ITOPS_SCHEDULE (name=seconds or name=HH:MM, ...)."""
     configured = app.config.get("ITOPS_SCHEDULE") or {}
     unknown = sorted(set(configured) - set(TASKS_BY_NAME))
     if unknown:
         raise UnknownTask(f"ITOPS_SCHEDULE names unknown tasks: {', '.join(unknown)}; "
                           f"known: {', '.join(TASKS_BY_NAME)}")
-    return {task.name: int(configured.get(task.name, task.default_seconds)) for task in TASKS}
+    return {task.name: configured.get(task.name, task.default) for task in TASKS}
+
+
+def describe_when(when: int | str) -> str:
+    return f"daily at {when} UTC" if isinstance(when, str) else f"every {when} s"
 
 
 def build_scheduler(app: Flask):
@@ -115,9 +124,13 @@ def schedule_tasks(scheduler, app: Flask) -> None:
     for job in scheduler.get_jobs():
         if job.id not in wanted:
             job.remove()
-    for name, seconds in wanted.items():
-        scheduler.add_job(run_task, "interval", seconds=seconds, args=[name], id=name, name=name,
-                          replace_existing=True)
+    for name, when in wanted.items():
+        if isinstance(when, str):
+            hour, minute = (int(part) for part in when.split(":"))
+            trigger = {"trigger": "cron", "hour": hour, "minute": minute}
+        else:
+            trigger = {"trigger": "interval", "seconds": when}
+        scheduler.add_job(run_task, args=[name], id=name, name=name, replace_existing=True, **trigger)
 
 
 class Runner:
@@ -147,7 +160,7 @@ class Runner:
         schedule_tasks(self.scheduler, self.app)
         self.scheduler.resume()
         self.echo(f"scheduler: leader ({self.holder}); tasks: "
-                  + ", ".join(f"{name} every {seconds} s" for name, seconds in intervals(self.app).items()))
+                  + ", ".join(f"{name} {describe_when(when)}" for name, when in intervals(self.app).items()))
 
     def _step_down(self, reason: str) -> None:
         if self.scheduler is not None:

@@ -17,6 +17,7 @@ from itops.core.auth import services as auth_services
 from itops.core.auth.forms import ConfirmForm
 from itops.core.errors import NotFound, ValidationFailed, require_valid
 from itops.core.policy import Role, require_area, require_role
+from itops.monitoring import services as monitoring_services
 from itops.tickets import attachments, queries, services
 from itops.tickets.display import TEMPLATE_GLOBALS
 from itops.tickets.choices import PRIORITY_MATRIX, TRANSITIONS, Level, Queue, TicketStatus
@@ -234,7 +235,9 @@ def _detail(ticket, status: int = 200, **forms):
     for item in services.attachments_of(ticket, current_user):
         files_by_comment[item.comment_id].append(item)
     asset, asset_hidden = _linked_asset(ticket)
-    context = {"ticket": ticket, "staff": staff, "asset": asset, "asset_hidden": asset_hidden,
+    # IT staff see the linked device's current health from monitoring (None when it is not monitored).
+    health = monitoring_services.current_health(asset.id) if staff and asset is not None else None
+    context = {"ticket": ticket, "staff": staff, "asset": asset, "asset_hidden": asset_hidden, "health": health,
                "items": [("comment" if isinstance(item, TicketComment) else "event", item) for item in items],
                "files_by_comment": files_by_comment, "is_requester": ticket.requester_id == current_user.id,
                "reply_form": forms.get("reply") or ReplyForm(formdata=None),

@@ -21,8 +21,6 @@ from itops.monitoring.choices import Health
 from itops.monitoring.models import AssetHealth, Check, ProbeOutcome
 from tests.peers import peer_unavailable
 
-pytest_plugins = ["tests.peers.redis"]
-
 
 @pytest.fixture(scope="module")
 def celery_worker(redis_url, database_url, instance_dir, tmp_path_factory):

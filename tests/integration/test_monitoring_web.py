@@ -79,3 +79,21 @@ def test_bad_input_is_a_clear_error(client, make_user, polled, path, status):
     if "checks/1/" in path:
         path = path.replace("checks/1/", f"checks/{polled[1].id}/")
     assert client.get(path).status_code == status
+
+
+def test_the_ticket_page_shows_the_linked_devices_health_to_it_staff_only(client, make_user, make_asset):
+    from itops.tickets import services as tickets_services
+
+    employee, tech = make_user("employee"), make_user("it_staff")
+    phone = make_asset("desk_phone", name="reception-phone", holder=employee)
+    services.add_check(phone.id, "tcp", params={"port": 5060, "host": "127.0.0.1"}, by=tech)
+    ticket = tickets_services.create_ticket(employee, title="Phone dead", body="No dial tone.", category_id=None,
+                                            impact="low", urgency="low", asset_id=phone.id, by=employee)
+    db.session.commit()
+    sign_in(client, tech)
+    staff_page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "Health" in staff_page and "health-badge health-unknown" in staff_page
+    assert f'href="/monitoring/assets/{phone.id}"' in staff_page
+    sign_in(client, employee)
+    own_page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "reception-phone" in own_page and "health-badge" not in own_page

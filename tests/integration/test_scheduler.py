@@ -55,6 +55,7 @@ def test_every_task_is_stored_in_the_job_store_with_its_interval(app):
         assert set(jobs) == {task.name for task in scheduler.TASKS}
         assert jobs["outbox.send"].trigger.interval == timedelta(seconds=5)
         assert jobs["tickets.sla_sweep"].trigger.interval == timedelta(seconds=60)
+        assert str(jobs["directory.reconcile"].trigger) == "cron[hour='2', minute='30']"
         assert all(job.coalesce and job.max_instances == 1 and job.misfire_grace_time == 60
                    for job in jobs.values())
         stored = set(db.session.scalars(text("SELECT id FROM scheduler_jobs")))
@@ -68,7 +69,8 @@ def test_the_list_option_and_an_unknown_task_in_the_schedule(app):
     runner = CliRunner()
     listed = runner.invoke(scheduler_cli, ["--list"], obj=None)
     assert listed.exit_code == 0
-    assert "outbox.send" in listed.output and "every     30 s" in listed.output
+    assert "outbox.send" in listed.output and "every 30 s" in listed.output
+    assert "directory.reconcile" in listed.output and "daily at 02:30 UTC" in listed.output
     app.config["ITOPS_SCHEDULE"] = {"outbox.sned": 5}
     try:
         refused = runner.invoke(scheduler_cli, [])
