@@ -23,7 +23,7 @@ from itops.monitoring import services
 from itops.monitoring.choices import SAMPLE_STATUS, CheckKind, Health
 from itops.monitoring.health import OUT, HealthBefore, next_health, poll_outcome
 from itops.monitoring.models import AssetHealth, Check, PollCycle, ProbeOutcome, Sample
-from itops.monitoring.probes import Credentials, ProbeResult, ProbeTarget, run_probe
+from itops.monitoring.probes import ProbeResult, ProbeTarget, run_probe
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,6 @@ def due_checks(now: datetime, limit: int | None = None) -> list[Check]:
     query = (select(Check).where(Check.enabled.is_(True), Check.next_due_at <= now)
              .order_by(Check.next_due_at, Check.id))
     return list(db.session.scalars(query.limit(limit) if limit else query))
-
-
-def _target(asset, kind: str, params: dict) -> ProbeTarget:
-    """Where and how to reach the device: its management address (or params' host), its netmiko type,
-    and its stored login decrypted only now, for this poll."""
-    login = assets_services.device_login(asset) if kind in (CheckKind.SSH, CheckKind.SNMP) else None
-    credentials = Credentials(
-        username=login.username if login else None, password=login.password if login else None,
-        enable_secret=login.enable_secret if login else None,
-        snmp_community=params.get("community") if kind == CheckKind.SNMP else None)
-    host = params.get("host") or asset.management_address or asset.name
-    return ProbeTarget(host=host, port=params.get("port"), device_type=asset.device_type, credentials=credentials)
 
 
 def agent_result(asset, params: dict, now: datetime) -> ProbeResult:
@@ -92,7 +80,7 @@ def _probe(check: Check, asset, now: datetime) -> ProbeResult | ProbeJob:
     """The agent heartbeat is answered from the asset at once; every other kind becomes a probe job."""
     if check.kind == CheckKind.AGENT:
         return agent_result(asset, check.params or {}, now)
-    return ProbeJob(check.id, check.kind, _target(asset, check.kind, check.params or {}),
+    return ProbeJob(check.id, check.kind, services.probe_target(asset, check.kind, check.params or {}),
                     dict(check.params or {}), check.timeout_seconds)
 
 
