@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from itops.assets import services as assets_services
-from itops.core import audit
+from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.database import utcnow
 from itops.core.errors import NotFound, ValidationFailed
@@ -19,6 +19,7 @@ from itops.extensions import db
 from itops.monitoring.choices import CheckKind, Health
 from itops.monitoring.health import Damping, in_window
 from itops.monitoring.models import AssetHealth, Check, MaintenanceWindow
+from itops.monitoring.probes import Credentials, ProbeTarget
 from itops.tickets import services as tickets_services
 
 MONITORING_ACCOUNT = "itops-monitoring"
@@ -27,6 +28,21 @@ MONITORING_ACCOUNT = "itops-monitoring"
 def damping() -> Damping:
     config = current_app.config
     return Damping(down_after=config["ITOPS_MONITOR_DOWN_AFTER"], up_after=config["ITOPS_MONITOR_UP_AFTER"])
+
+
+# --- reaching a device ----------------------------------------------------------------------------------
+
+def probe_target(asset, kind: str, params: dict) -> ProbeTarget:
+    """Where and how to reach the device: its management address (or the check's host), its netmiko
+    type, and its stored login and SNMP community decrypted only now, for this poll."""
+    login = assets_services.device_login(asset) if kind in (CheckKind.SSH, CheckKind.SNMP) else None
+    community = params.get("community_encrypted")
+    credentials = Credentials(
+        username=login.username if login else None, password=login.password if login else None,
+        enable_secret=login.enable_secret if login else None,
+        snmp_community=crypto.decrypt(community) if community else None)
+    host = params.get("host") or asset.management_address or asset.name
+    return ProbeTarget(host=host, port=params.get("port"), device_type=asset.device_type, credentials=credentials)
 
 
 # --- checks, parents, maintenance -------------------------------------------------------------------
