@@ -8,7 +8,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from itops.assets import csv_io, display, labels, queries, services
-from itops.assets.choices import AssetKind, Status
+from itops.assets.choices import CHECKIN_TARGETS, AssetKind, Status
 from itops.assets.forms import (
     AssetFilterForm, AssetForm, CheckinForm, CheckoutForm, CredentialForm, EnrollmentTokenForm, ImportConfirmForm,
     ImportForm, StatusForm,
@@ -70,20 +70,9 @@ def create():
 def detail(asset_id: int):
     asset = services.get_asset_for(current_user, asset_id)
     suggested, manage = services.suggested_holder(asset), services.can_manage(current_user)
-    return render_template("assets/detail.html", asset=asset, history=services.history(asset),
-                           manage=manage, suggested=suggested, **(_action_forms(asset, suggested) if manage else {}))
-
-
-def _action_forms(asset, suggested) -> dict:
-    """Only the forms the asset page shows (each costs a CSRF field and its rendering)."""
-    if asset.holder is not None:
-        forms = {"checkin_form": CheckinForm()}
-    elif asset.can_check_out:
-        forms = {"checkout_form": CheckoutForm(holder=suggested.username if suggested else None),
-                 "people": display.people_options()}
-    else:
-        forms = {}
-    return forms | ({"status_form": StatusForm()} if asset.status_moves else {})
+    people = display.people_options() if manage and asset.can_check_out else None
+    return render_template("assets/detail.html", asset=asset, history=services.history(asset), manage=manage,
+                           suggested=suggested, people=people, checkin_targets=CHECKIN_TARGETS)
 
 
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])
