@@ -138,15 +138,16 @@ def _search(query: Select, words: list[str], *, include_internal: bool, last_wor
     if _uses_search_index():
         match = text("fts_ticket_documents MATCH :match").bindparams(
             match=_fts5_query(words, include_internal=include_internal, last_word_prefix=last_word_prefix))
-        matching = select(_SEARCH_ROWID).where(match)
         if not few_tickets:  # walk the matches newest first (see _SEARCH_SORTS)
             return query.join(_SEARCH_INDEX, _SEARCH_ROWID == Ticket.id).where(match)
+        matching = select(_SEARCH_ROWID).where(match)
         if last_word_prefix:  # merge the prefix's postings once, not once per ticket
             return query.where(Ticket.id.in_(matching))
         # Look each of the few tickets up in the index: 5 ms for an employee's 500 tickets and a common
         # word over a million tickets, where walking the word's matches for theirs took 90 ms.
         return query.where(matching.where(_SEARCH_ROWID == Ticket.id).exists())
-    tsquery = text("to_tsquery('english', :tsq)").bindparams(bindparam("tsq", _tsquery(words, last_word_prefix=last_word_prefix)))
+    tsquery = text("to_tsquery('english', :tsq)").bindparams(
+        bindparam("tsq", _tsquery(words, last_word_prefix=last_word_prefix)))
     in_ticket = literal_column("tickets.search_vector").op("@@")(tsquery)
     in_comments = select(TicketComment.ticket_id).where(
         literal_column("ticket_comments.search_vector").op("@@")(tsquery))

@@ -7,7 +7,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from itops.tickets.choices import BODY_MAX, SORTS, TITLE_MAX, Level, Priority, Queue, TicketStatus
-from itops.tickets.queries import DEFAULT_PAGE_SIZE
+from itops.tickets.queries import DEFAULT_PAGE_SIZE, MIN_PREFIX
 from itops.tickets.services import MAX_ATTACHMENTS
 
 MAX_PAGE = 100
@@ -35,8 +35,10 @@ class TicketListQuerySchema(Schema):
                     metadata={"description": "Staff views: unassigned, mine, team, open, breaching, all. "
                                              "Employees get open (the default) or all of their own."})
     q = fields.String(load_default=None, validate=validate.Length(max=200),
-                      metadata={"description": "Full-text search over titles, bodies and comments; operators "
-                                               "and quotes are ignored, the last word matches as a prefix."})
+                      metadata={"description": "Full-text search over titles, bodies and comments: tickets "
+                                               "with every word. Operators and quotes are ignored; when nothing "
+                                               f"matches, the last word ({MIN_PREFIX} characters or more) matches "
+                                               "as the beginning of a word."})
     status = _one_of(_STATUSES, load_default=None)
     priority = _one_of(_PRIORITIES, load_default=None)
     category_id = fields.Integer(load_default=None)
