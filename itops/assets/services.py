@@ -5,6 +5,8 @@ that span fields and rows (kind-specific fields, uniqueness, the lifecycle, hold
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -440,3 +442,13 @@ def revoke_enrollment_token(token_id: int, *, by) -> EnrollmentToken:
 def counts_by_status() -> dict[str, int]:
     rows = db.session.execute(select(Asset.status, func.count()).group_by(Asset.status))
     return {status: count for status, count in rows}
+
+
+def assets_matching(filters) -> Iterator[Asset]:
+    """Every asset an asset-list filter matches (AssetFilters or a dict of its fields), a page at a time:
+    for other domains acting on a selection (monitoring adds a check to each)."""
+    from itops.assets import queries
+
+    if isinstance(filters, dict):
+        filters = queries.AssetFilters(**{k: v for k, v in filters.items() if v not in (None, "")})
+    return queries.iter_assets(filters.validated())

@@ -11,7 +11,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from itops.core.database import utcnow
@@ -48,6 +48,13 @@ def acquire(holder: str, ttl_seconds: int, *, name: str = LEASE_NAME, now: datet
         # Another process inserted first, or the database is busy/unreachable: not ours this round.
         db.session.rollback()
         return False
+
+
+def holds(holder: str, *, name: str = LEASE_NAME) -> bool:
+    """Whether `holder` has the lease right now (checked before each task run, so that a leader that was
+    stalled past its lease never runs a slot its successor also runs)."""
+    return db.session.scalar(select(SchedulerLease.name).where(
+        SchedulerLease.name == name, SchedulerLease.holder == holder, SchedulerLease.expires_at > utcnow())) is not None
 
 
 def release(holder: str, *, name: str = LEASE_NAME) -> None:

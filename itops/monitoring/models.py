@@ -118,6 +118,20 @@ class MaintenanceWindow(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ConfigBackup(db.Model):
+    """A network device's running configuration, stored when it differs from the last one (normalised,
+    with secrets removed, so a diff between versions shows real changes only)."""
+    __tablename__ = "config_backups"
+    __table_args__ = (Index("ix_config_backups_asset_taken", "asset_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sha256: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+
+
 class PollCycle(db.Model):
     """One run of the due checks, with its progress for the poll-cycle view."""
     __tablename__ = "poll_cycles"

@@ -39,6 +39,10 @@ class PeriodicTask:
 
 TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("monitoring.poll", 10, "run the checks that are due", "itops.monitoring.poll:run_cycle"),
+    PeriodicTask("monitoring.config_backup", 21600, "save network devices' running configurations that changed",
+                 "itops.monitoring.services:backup_configs"),
+    PeriodicTask("monitoring.ssh_tidy", 300, "close SSH sessions no check has used for a while",
+                 "itops.monitoring.services:tidy_ssh_sessions"),
     PeriodicTask("monitoring.retention", 3600, "roll old samples up per hour, drop expired history",
                  "itops.monitoring.retention:apply_retention"),
     PeriodicTask("outbox.send", 30, "send queued email", "itops.core.outbox:send_due"),
@@ -52,8 +56,10 @@ TASKS: tuple[PeriodicTask, ...] = (
 )
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 
-# The app the running scheduler's tasks use; set by run_scheduler, never at import.
+# The app the running scheduler's tasks use and the lease holder they run for; set by the Runner,
+# never at import.
 _app: Flask | None = None
+_holder: str | None = None
 
 
 def _import(target: str) -> Callable:
@@ -69,6 +75,10 @@ def run_task(name: str) -> None:
         log.warning("scheduler: unknown task %r, or no app (skipped)", name)
         return
     with _app.app_context():
+        if _holder is not None and not lease.holds(_holder):
+            db.session.remove()
+            log.warning("scheduler: %s skipped: this scheduler no longer holds the lease", name)
+            return
         started = time.monotonic()
         try:
             result = _import(task.target)()
@@ -169,8 +179,8 @@ class Runner:
             self.echo(f"scheduler: stepped down ({reason})")
 
     def run(self) -> None:
-        global _app
-        _app = self.app
+        global _app, _holder
+        _app, _holder = self.app, self.holder
         self.echo(f"scheduler: starting as {self.holder}; lease {self.ttl} s")
         standby_said = False
         try:

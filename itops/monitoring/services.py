@@ -5,6 +5,9 @@ logins, tickets for incidents, core.auth for the monitoring account that files t
 """
 from __future__ import annotations
 
+import ipaddress
+import logging
+import re
 from datetime import datetime
 
 from flask import current_app
@@ -18,11 +21,12 @@ from itops.core.errors import NotFound, ValidationFailed
 from itops.extensions import db
 from itops.monitoring.choices import CheckKind, Health
 from itops.monitoring.health import Damping, in_window
-from itops.monitoring.models import AssetHealth, Check, MaintenanceWindow
+from itops.monitoring.models import AssetHealth, Check, ConfigBackup, MaintenanceWindow
 from itops.monitoring.probes import Credentials, ProbeTarget
 from itops.tickets import services as tickets_services
 
 MONITORING_ACCOUNT = "itops-monitoring"
+log = logging.getLogger(__name__)
 
 
 def damping() -> Damping:
@@ -47,26 +51,139 @@ def probe_target(asset, kind: str, params: dict) -> ProbeTarget:
 
 # --- checks, parents, maintenance -------------------------------------------------------------------
 
+PORT_KINDS = (CheckKind.TCP, CheckKind.SSH, CheckKind.SNMP, CheckKind.SIP)
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+NUMERIC_OID = re.compile(r"^[0-2](\.\d{1,10}){1,127}$")
+
+
+def checked_params(asset, kind: CheckKind, params: dict) -> dict:
+    """A check's parameters, validated for its kind; the SNMP community is stored encrypted."""
+    params = {key: value for key, value in (params or {}).items() if value not in (None, "", [])}
+    errors: dict[str, list[str]] = {}
+    if "port" in params:
+        try:
+            params["port"] = int(params["port"])
+            if not 1 <= params["port"] <= 65535:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["port"] = ["A port is 1 to 65535."]
+    elif kind == CheckKind.TCP:
+        errors["port"] = ["A TCP check needs a port."]
+    if "host" in params:
+        host = str(params["host"]).strip()
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not HOSTNAME.match(host):
+                errors["host"] = ["Not an IP address or host name."]
+        params["host"] = host
+    elif kind != CheckKind.AGENT and not asset.management_address:
+        errors["host"] = ["This asset has no management address: give the check a host."]
+    if kind == CheckKind.SSH and (not asset.device_type or asset.credential_id is None):
+        errors["kind"] = ["An SSH check needs the asset's device type and a stored login."]
+    if kind == CheckKind.SNMP:
+        community = params.pop("community", None)
+        if community:
+            params["community_encrypted"] = crypto.encrypt(str(community))
+        elif "community_encrypted" not in params:
+            errors["community"] = ["An SNMP v2c check needs a community."]
+        oids = params.get("oids") or {}
+        bad = [f"{name}={oid}" for name, oid in oids.items() if not NUMERIC_OID.match(str(oid))]
+        if bad:
+            errors["oids"] = [f"Numeric OIDs only: {', '.join(bad)}"]
+    if kind == CheckKind.AGENT and "stale_seconds" in params:
+        try:
+            params["stale_seconds"] = max(60, int(params["stale_seconds"]))
+        except (TypeError, ValueError):
+            errors["stale_seconds"] = ["A number of seconds."]
+    if errors:
+        raise ValidationFailed("The check's settings are not valid.", errors=errors)
+    return params
+
+
+def _checked_timing(interval_seconds, timeout_seconds) -> tuple[int, float]:
+    try:
+        interval, timeout = int(interval_seconds), float(timeout_seconds)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Interval and timeout are numbers of seconds.",
+                               errors={"interval_seconds": ["seconds"], "timeout_seconds": ["seconds"]}) from None
+    if not 5 <= interval <= 86400:
+        raise ValidationFailed("The interval is 5 s to one day.", errors={"interval_seconds": ["5 to 86400"]})
+    if not 0.1 <= timeout <= 120 or timeout >= interval:
+        raise ValidationFailed("The timeout is 0.1 to 120 s and shorter than the interval.",
+                               errors={"timeout_seconds": ["0.1 to 120, below the interval"]})
+    return interval, timeout
+
+
+def _kind(kind) -> CheckKind:
+    try:
+        return CheckKind(kind)
+    except ValueError:
+        raise ValidationFailed(f"Unknown check kind {kind!r}.", errors={"kind": [", ".join(CheckKind)]}) from None
+
+
 def add_check(asset_id: int, kind: CheckKind | str, *, params: dict | None = None, interval_seconds: int = 60,
               timeout_seconds: float = 5.0, by) -> Check:
     asset = assets_services.get_asset(asset_id)
-    try:
-        kind = CheckKind(kind)
-    except ValueError:
-        raise ValidationFailed(f"Unknown check kind {kind!r}.", errors={"kind": [", ".join(CheckKind)]}) from None
-    if not 5 <= interval_seconds <= 86400:
-        raise ValidationFailed("The interval is 5 s to one day.", errors={"interval_seconds": ["5 to 86400"]})
-    if not 0.1 <= timeout_seconds <= 120 or timeout_seconds >= interval_seconds:
-        raise ValidationFailed("The timeout is 0.1 to 120 s and shorter than the interval.",
-                               errors={"timeout_seconds": ["0.1 to 120, below the interval"]})
-    check = Check(asset_id=asset.id, kind=kind.value, params=dict(params or {}), interval_seconds=interval_seconds,
-                  timeout_seconds=timeout_seconds, enabled=True, next_due_at=utcnow())
+    kind = _kind(kind)
+    interval, timeout = _checked_timing(interval_seconds, timeout_seconds)
+    check = Check(asset_id=asset.id, kind=kind.value, params=checked_params(asset, kind, params or {}),
+                  interval_seconds=interval, timeout_seconds=timeout, enabled=True, next_due_at=utcnow())
     db.session.add(check)
     health_of(asset.id)
     db.session.flush()
     audit.record("monitoring.check_add", "asset", asset.id, summary=f"{kind.label} check added to {asset.tag}",
                  actor=by)
     return check
+
+
+def add_check_to_many(filters, kind: CheckKind | str, *, params: dict | None = None, interval_seconds: int = 60,
+                      timeout_seconds: float = 5.0, by, dry_run: bool = False) -> dict:
+    """The same check on every asset an asset-list filter matches (e.g. every switch in Berlin). Assets
+    that already have a check of this kind (on the same port) or cannot take it are reported, not changed."""
+    kind = _kind(kind)
+    interval, timeout = _checked_timing(interval_seconds, timeout_seconds)
+    existing = {(c.asset_id, (c.params or {}).get("port")) for c in db.session.scalars(
+        select(Check).where(Check.kind == kind.value))}
+    port = str((params or {}).get("port") or "")
+    port = int(port) if port.isdigit() else None
+    added, skipped, refused = [], [], {}
+    for asset in assets_services.assets_matching(filters):
+        if (asset.id, port) in existing:
+            skipped.append(asset.tag)
+            continue
+        try:
+            checked = checked_params(asset, kind, params or {})
+        except ValidationFailed as exc:
+            refused[asset.tag] = "; ".join(m for messages in (exc.errors or {}).values() for m in messages)
+            continue
+        added.append(asset.tag)
+        if not dry_run:
+            db.session.add(Check(asset_id=asset.id, kind=kind.value, params=checked, interval_seconds=interval,
+                                 timeout_seconds=timeout, enabled=True, next_due_at=utcnow()))
+            health_of(asset.id)
+    if added and not dry_run:
+        db.session.flush()
+        audit.record("monitoring.check_add_many", "check", None,
+                     summary=f"{kind.label} check added to {len(added)} assets", actor=by)
+    return {"added": added, "skipped": skipped, "refused": refused}
+
+
+def set_check_enabled(check: Check, enabled: bool, *, by) -> Check:
+    """Pause a check (it is not polled; the device's health stays as it was) or resume it now."""
+    check.enabled = enabled
+    if enabled:
+        check.next_due_at = utcnow()
+    audit.record("monitoring.check_" + ("resume" if enabled else "pause"), "asset", check.asset_id,
+                 summary=f"check {check.id} ({check.kind}) {'resumed' if enabled else 'paused'}", actor=by)
+    return check
+
+
+def delete_check(check: Check, *, by) -> None:
+    audit.record("monitoring.check_delete", "asset", check.asset_id, summary=f"check {check.id} ({check.kind}) removed",
+                 actor=by)
+    db.session.delete(check)
+    db.session.flush()
 
 
 def health_of(asset_id: int) -> AssetHealth:
@@ -187,3 +304,67 @@ def resolve_incident(health: AssetHealth, now: datetime, down_since: datetime | 
         tickets_services.add_comment(ticket, account, f"Recovered at {now:%Y-%m-%d %H:%M:%S} UTC{lasted}.")
         tickets_services.resolve_by_workflow(ticket, by=account, reason="the device answers again")
     health.incident_open, health.incident_resolved_at = False, now
+
+
+# --- configuration backups ------------------------------------------------------------------------------
+
+def backup_configs(now: datetime | None = None) -> dict:
+    """Fetch the running configuration of every network device with an enabled SSH check whose type has a
+    known command, and store it when it changed since the last version. A device that cannot be read is
+    counted and logged (without secrets); the others go on."""
+    from itops.monitoring.probes import ProbeError
+    from itops.monitoring.probes.config_backup import RUNNING_CONFIG_COMMANDS, fetch_running_config
+
+    now = now or utcnow()
+    asset_ids = sorted(set(db.session.scalars(select(Check.asset_id).where(
+        Check.kind == CheckKind.SSH.value, Check.enabled.is_(True)))))
+    counts = {"devices": 0, "changed": 0, "unchanged": 0, "failed": 0}
+    for asset in assets_services.get_assets(asset_ids):
+        if asset.device_type not in RUNNING_CONFIG_COMMANDS:
+            continue
+        counts["devices"] += 1
+        check = db.session.scalar(select(Check).where(Check.asset_id == asset.id, Check.kind == CheckKind.SSH.value,
+                                                      Check.enabled.is_(True)).limit(1))
+        try:
+            snapshot = fetch_running_config(probe_target(asset, CheckKind.SSH, check.params or {}),
+                                            max(check.timeout_seconds, 30.0))
+        except ProbeError as exc:
+            log.warning("configuration backup of %s failed: %s", asset.tag, exc)
+            counts["failed"] += 1
+            continue
+        latest = latest_config(asset.id)
+        if latest is not None and latest.sha256 == snapshot.sha256:
+            counts["unchanged"] += 1
+            continue
+        db.session.add(ConfigBackup(asset_id=asset.id, taken_at=now, sha256=snapshot.sha256,
+                                    command=snapshot.command, text=snapshot.text))
+        counts["changed"] += 1
+    db.session.flush()
+    return counts
+
+
+def latest_config(asset_id: int) -> ConfigBackup | None:
+    return db.session.scalar(select(ConfigBackup).where(ConfigBackup.asset_id == asset_id)
+                             .order_by(ConfigBackup.taken_at.desc(), ConfigBackup.id.desc()).limit(1))
+
+
+def config_versions(asset_id: int) -> list[ConfigBackup]:
+    return list(db.session.scalars(select(ConfigBackup).where(ConfigBackup.asset_id == asset_id)
+                                   .order_by(ConfigBackup.taken_at.desc(), ConfigBackup.id.desc())))
+
+
+def get_config(asset_id: int, backup_id: int) -> ConfigBackup:
+    backup = db.session.get(ConfigBackup, backup_id)
+    if backup is None or backup.asset_id != asset_id:
+        raise NotFound("No such configuration version.")
+    return backup
+
+
+def tidy_ssh_sessions() -> dict:
+    """Close pooled SSH sessions idle longer than the pool's limit (checks removed or paused)."""
+    from itops.monitoring.probes.ssh_pool import shared_pool
+
+    pool = shared_pool()
+    before = pool.open_sessions
+    pool.close_idle()
+    return {"closed": before - pool.open_sessions, "open": pool.open_sessions}
