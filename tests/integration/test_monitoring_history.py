@@ -17,7 +17,7 @@ from itops.monitoring.models import Sample, SampleHour
 @pytest.fixture
 def check(make_asset, make_user):
     asset = make_asset("server", name="db-1")
-    made = services.add_check(asset.id, "tcp", params={"port": 5432}, by=make_user("admin"))
+    made = services.add_check(asset.id, "tcp", params={"port": 5432, "host": "127.0.0.1"}, by=make_user("admin"))
     db.session.commit()
     return made
 
