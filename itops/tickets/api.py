@@ -11,6 +11,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
 from itops.assets import services as assets_services
+from itops.monitoring import services as monitoring_services
 from itops.core.auth import services as auth_services
 from itops.core.errors import Forbidden, NotFound, ValidationFailed
 from itops.core.policy import Role, require_area, require_role
@@ -75,9 +76,18 @@ def _allowed_next(ticket: Ticket) -> list[str]:
     return [m.value for m in moves]
 
 
+def _asset_health(ticket: Ticket) -> dict | None:
+    """The linked device's monitoring health, for IT staff (requesters see the asset, not its monitoring)."""
+    if ticket.asset_id is None or not services.is_staff(current_user):
+        return None
+    health = monitoring_services.current_health(ticket.asset_id)
+    return {"state": health.state, "since": health.changed_at, "flapping": health.flapping} if health else None
+
+
 def _detail(ticket: Ticket) -> Ticket:
     """The ticket with what the detail schema adds for this caller (not stored)."""
     ticket.asset_summary = _asset_summary(ticket)
+    ticket.asset_health_summary = _asset_health(ticket)
     ticket.allowed_next_statuses = _allowed_next(ticket)
     return ticket
 

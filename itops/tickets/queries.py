@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Select, bindparam, literal_column, or_, select, text
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 from sqlalchemy.sql import column as column_clause, table
 
 from itops.core.auth.models import User
@@ -164,7 +164,9 @@ def ticket_query(filters: TicketFilters, *, last_word_prefix: bool = False) -> S
     """Tickets matching `filters`, with requester and assignee loaded in the same query. Unordered.
 
     `last_word_prefix`: the search's last word also matches words it begins (see ticket_page)."""
-    query = select(Ticket).options(joinedload(Ticket.requester), joinedload(Ticket.assignee))
+    # Lists never show the description or the rating comment (the API's list rows leave them out too).
+    query = select(Ticket).options(joinedload(Ticket.requester), joinedload(Ticket.assignee),
+                                   defer(Ticket.body), defer(Ticket.rating_comment))
     queue = Queue(filters.queue)
     if queue != Queue.ALL:
         query = query.where(Ticket.is_open.is_(True))

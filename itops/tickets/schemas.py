@@ -133,6 +133,12 @@ class TicketAssetSchema(Schema):
                                                                      "only when it is them)."})
 
 
+class TicketAssetHealthSchema(Schema):
+    state = fields.String(metadata={"enum": ["down", "degraded", "unreachable", "unknown", "maintenance", "up"]})
+    since = fields.DateTime()
+    flapping = fields.Boolean()
+
+
 class TicketSchema(Schema):
     """A list row: everything loaded by the list's one query."""
     id = fields.Integer()
@@ -166,8 +172,9 @@ class TicketDetailSchema(TicketSchema):
     category = fields.Nested(TicketNamedSchema, allow_none=True)
     asset = fields.Nested(TicketAssetSchema, attribute="asset_summary", allow_none=True,
                           metadata={"description": "The linked asset."})
-    asset_health = fields.Constant(None, metadata={
-        "type": "object", "nullable": True, "description": "The linked asset's monitoring health (not yet available)."})
+    asset_health = fields.Nested(TicketAssetHealthSchema, attribute="asset_health_summary", allow_none=True,
+                                 metadata={"description": "The linked asset's monitoring health (IT staff only; "
+                                                          "null when it is not monitored)."})
     first_response_at = fields.DateTime(allow_none=True)
     paused_at = fields.DateTime(allow_none=True)
     paused_minutes = fields.Integer(metadata={"description": "Business minutes spent pending so far; the due "

@@ -97,3 +97,19 @@ def test_the_ticket_page_shows_the_linked_devices_health_to_it_staff_only(client
     sign_in(client, employee)
     own_page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "reception-phone" in own_page and "health-badge" not in own_page
+
+
+def test_the_ticket_api_gives_it_staff_the_linked_devices_health(api_as, make_asset):
+    from itops.tickets import services as tickets_services
+
+    employee_api, employee = api_as("employee")
+    staff_api, tech = api_as("it_staff")
+    phone = make_asset("desk_phone", name="desk-7", holder=employee)
+    services.add_check(phone.id, "sip", params={"host": "127.0.0.1"}, by=tech)
+    ticket = tickets_services.create_ticket(employee, title="Phone reboots", body="Every hour.", category_id=None,
+                                            impact="low", urgency="low", asset_id=phone.id, by=employee)
+    db.session.commit()
+    health = staff_api.get(f"/api/v1/tickets/{ticket.id}").get_json()["asset_health"]
+    assert health["state"] == "unknown" and health["flapping"] is False and health["since"]
+    own = employee_api.get(f"/api/v1/tickets/{ticket.id}").get_json()
+    assert own["asset"]["tag"] == phone.tag and own["asset_health"] is None
