@@ -6,9 +6,10 @@ either escaped (Markup.format) or comes from our own enums and datetimes.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from itops.tickets.choices import Priority, TicketStatus
 
@@ -52,5 +53,33 @@ def short_time(value: datetime | None) -> Markup | str:
                   f'<br><span class="text-body-secondary">{hour}</span></time>')
 
 
+def list_rows(tickets: Iterable, *, staff: bool, detail_url: str, team_names: dict, category_names: dict) -> Markup:
+    """The list's <tr>s: one f-string per row instead of ~20 Jinja expressions (25 rows per page). Text
+    from people (titles, names) is escaped; the rest is our own enums, numbers and times."""
+    rows = []
+    for ticket in tickets:
+        flagged = ticket.breached and ticket.is_open
+        number = f"#{ticket.id}"
+        cells = [f'<td><input class="form-check-input" type="checkbox" name="ticket_id" value="{ticket.id}" '
+                 f'aria-label="Select ticket {number}"></td>'] if staff else []
+        cells += [f'<td class="text-nowrap">{number}</td>',
+                  f'<td class="ticket-title-cell"><a href="{detail_url}{ticket.id}">{escape(ticket.title)}</a>'
+                  + (f" {breach_badge(ticket)}" if flagged else "") + "</td>",
+                  f"<td>{_STATUS_BADGES[ticket.status]}</td>", f"<td>{_PRIORITY_BADGES[ticket.priority]}</td>"]
+        if staff:
+            team = team_names.get(ticket.team_id) if ticket.team_id else None
+            cells += [f"<td>{escape(ticket.requester.display_name)}</td>",
+                      "<td>" + (escape(ticket.assignee.display_name) if ticket.assignee else "—")
+                      + (f'<br><span class="small text-body-secondary">{escape(team)}</span>' if team else "") + "</td>",
+                      f"<td>{escape(category_names.get(ticket.category_id, '—'))}</td>"]
+        cells += [f'<td class="text-nowrap small">{short_time(ticket.created_at)}</td>',
+                  f'<td class="text-nowrap small">{short_time(ticket.updated_at)}</td>']
+        if staff:
+            due = "—" if not ticket.is_open else ("paused" if ticket.paused_at else short_time(ticket.resolution_due))
+            cells.append(f'<td class="text-nowrap small">{due}</td>')
+        rows.append(('<tr class="ticket-breached">' if flagged else "<tr>") + "".join(cells) + "</tr>")
+    return Markup("\n".join(rows))
+
+
 TEMPLATE_GLOBALS = {"status_badge": status_badge, "priority_badge": priority_badge,
-                    "breach_badge": breach_badge, "short_time": short_time}
+                    "breach_badge": breach_badge, "short_time": short_time, "ticket_rows": list_rows}
