@@ -62,15 +62,16 @@ def list_rows(tickets: Iterable, *, staff: bool, detail_url: str, team_names: di
         number = f"#{ticket.id}"
         cells = [f'<td><input class="form-check-input" type="checkbox" name="ticket_id" value="{ticket.id}" '
                  f'aria-label="Select ticket {number}"></td>'] if staff else []
+        flag = f" {breach_badge(ticket)}" if flagged else ""
         cells += [f'<td class="text-nowrap">{number}</td>',
-                  f'<td class="ticket-title-cell"><a href="{detail_url}{ticket.id}">{escape(ticket.title)}</a>'
-                  + (f" {breach_badge(ticket)}" if flagged else "") + "</td>",
+                  f'<td class="ticket-title-cell"><a href="{detail_url}{ticket.id}">{escape(ticket.title)}</a>{flag}</td>',
                   f"<td>{_STATUS_BADGES[ticket.status]}</td>", f"<td>{_PRIORITY_BADGES[ticket.priority]}</td>"]
         if staff:
+            # Only f-strings here: `str + Markup` would escape the str (the tags) instead.
             team = team_names.get(ticket.team_id) if ticket.team_id else None
-            cells += [f"<td>{escape(ticket.requester.display_name)}</td>",
-                      "<td>" + (escape(ticket.assignee.display_name) if ticket.assignee else "—")
-                      + (f'<br><span class="small text-body-secondary">{escape(team)}</span>' if team else "") + "</td>",
+            assignee = escape(ticket.assignee.display_name) if ticket.assignee else "—"
+            team_line = f'<br><span class="small text-body-secondary">{escape(team)}</span>' if team else ""
+            cells += [f"<td>{escape(ticket.requester.display_name)}</td>", f"<td>{assignee}{team_line}</td>",
                       f"<td>{escape(category_names.get(ticket.category_id, '—'))}</td>"]
         cells += [f'<td class="text-nowrap small">{short_time(ticket.created_at)}</td>',
                   f'<td class="text-nowrap small">{short_time(ticket.updated_at)}</td>']

@@ -668,3 +668,22 @@ def test_the_asset_page_links_to_the_assets_tickets(client_as, make_user, make_a
     assert link in page
     listing = it.get(link.replace("&amp;", "&")).get_data(as_text=True)
     assert "Hinge broken" in listing and "Unrelated" not in listing
+
+
+def test_list_rows_escape_what_people_typed_and_nothing_else(client, make_user):
+    from itops.tickets import services as ticket_services
+
+    tech = make_user("it_staff", display_name="Tess <b>Tech</b>")
+    requester = make_user("employee", display_name="Eve & Co")
+    team = ticket_services.save_team("Desk <i>one</i>", email=None, member_ids=[tech.id], by=tech)
+    ticket = ticket_services.create_ticket(requester, title="<script>alert(1)</script> printer", body="x",
+                                           category_id=None, impact="low", urgency="low", by=requester)
+    ticket_services.assign(ticket, assignee_id=tech.id, team_id=team.id, by=tech)
+    db.session.commit()
+    sign_in(client, tech)
+    page = client.get("/tickets/?queue=all").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; printer</a>" in page and "<script>alert" not in page
+    assert "<td>Eve &amp; Co</td>" in page
+    assert ('<td>Tess &lt;b&gt;Tech&lt;/b&gt;<br><span class="small text-body-secondary">Desk &lt;i&gt;one&lt;/i&gt;'
+            '</span></td>') in page
+    assert "&lt;td&gt;" not in page and "&lt;br&gt;" not in page
