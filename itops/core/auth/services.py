@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from itops.core import audit
@@ -273,7 +274,8 @@ def user_for_token(secret: str) -> User | None:
     """The active user a bearer token belongs to, or None if it is unknown, revoked or its user disabled."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(secret)))
+    token = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.user))  # one query, not two
+                              .where(ApiToken.token_hash == token_digest(secret)))
     if token is None or token.is_revoked or not token.user.active:
         return None
     now = utcnow()
