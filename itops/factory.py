@@ -133,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
     from itops.core.views import bp as core_bp
     from itops.directory.scim import bp as scim_bp
     from itops.directory.views import bp as directory_bp
+    from itops.monitoring.api import blp as monitoring_api
     from itops.monitoring.views import bp as monitoring_bp
     from itops.tickets.views import bp as tickets_bp
     from itops.tickets.api import blp as tickets_api
@@ -140,7 +141,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (core_bp, auth_bp, admin_bp, ops_bp, apidocs_bp,
                       assets_bp, tickets_bp, monitoring_bp, directory_bp, scim_bp):
         app.register_blueprint(blueprint)
-    for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp, tickets_api):
+    for api_blueprint in (auth_api, jobs_api, assets_api, agent_blp, tickets_api, monitoring_api):
         api.register_blueprint(api_blueprint)
 
 
