@@ -33,6 +33,7 @@ Connector = Callable[[ProbeTarget, str, float], Any]
 
 SSH_PORT = 22
 MIN_RETRY_S = 0.5  # a reconnect needs at least this long; with less time left the poll just fails
+READ_PAUSE_MIN_S, READ_PAUSE_MAX_S = 0.003, 0.02  # between reads of a command's answer
 
 
 @dataclass
@@ -43,16 +44,39 @@ class PooledSession:
     prompt: str
 
     def send(self, command: str, deadline: float) -> str:
-        """Run one command, reading until the known prompt comes back.
+        """Run one command, reading until the known prompt comes back after the command's echo.
 
         Waiting for the prompt found at login, instead of netmiko's default of finding it again
         before every command, saves one round trip per command (0.08 s -> 0.035 s on the simulator).
+        Reading as soon as the answer is there, instead of send_command's fixed pauses (a 25 ms sleep
+        before the first read of the output, 10 ms ones while reading the echo), saves most of the
+        rest: short polls of the channel, 3 ms apart at first, backing off to 20 ms while nothing comes.
+        The output is cleaned as send_command cleans it (echo and trailing prompt stripped).
         """
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"no time left before {command!r}")
-        expect = re.escape(self.prompt) if self.prompt else None
-        return self.connection.send_command(command, expect_string=expect, read_timeout=remaining)
+        connection = self.connection
+        if not self.prompt or getattr(connection, "remote_conn", None) is None:  # a test double, or no prompt
+            expect = re.escape(self.prompt) if self.prompt else None
+            return connection.send_command(command, expect_string=expect, read_timeout=remaining)
+        from netmiko.exceptions import ReadTimeout
+
+        command = connection.normalize_cmd(command)
+        connection.write_channel(command)
+        end = re.compile(re.escape(self.prompt) + r"\s*$")
+        output, pause = "", READ_PAUSE_MIN_S
+        while True:
+            new = connection.read_channel()
+            output += new
+            echoed = output.find("\n")
+            if echoed >= 0 and end.search(output, echoed):
+                return connection.strip_prompt(connection.strip_command(command, output))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReadTimeout(f"the prompt did not come back after {command.strip()!r}")
+            pause = READ_PAUSE_MIN_S if new else min(pause * 2, READ_PAUSE_MAX_S)
+            time.sleep(min(pause, remaining))
 
 
 @dataclass
