@@ -318,12 +318,12 @@ def itops_ssh_rate(fleet: Fleet, workers: int, duration: float) -> dict[str, tup
             first = list(executor.map(poll, targets))
             figures = {"first poll, opening the session": (len(targets) / (time.perf_counter() - started),
                                                            first.count(False))}
-            counts, lock = {True: 0, False: 0}, threading.Lock()
+            counts, lock, stop = {True: 0, False: 0}, threading.Lock(), threading.Event()
             order = itertools.cycle(targets)
             deadline = time.monotonic() + duration
 
             def loop() -> None:
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline and not stop.is_set():
                     with lock:
                         target = next(order)
                     up = poll(target)
@@ -331,8 +331,11 @@ def itops_ssh_rate(fleet: Fleet, workers: int, duration: float) -> dict[str, tup
                         counts[up] += 1
 
             started = time.perf_counter()
-            for future in [executor.submit(loop) for _ in range(workers)]:
-                future.result()
+            try:
+                for future in [executor.submit(loop) for _ in range(workers)]:
+                    future.result()
+            finally:
+                stop.set()  # on Ctrl-C too: the threads end after their current poll
             figures["sessions open (pooled)"] = (counts[True] / (time.perf_counter() - started), counts[False])
     finally:
         pool.close_all()
