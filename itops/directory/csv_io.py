@@ -22,6 +22,7 @@ from itops.directory.models import Batch
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
+FLUSH_ROWS = 200   # joiners written together
 
 
 @dataclass
@@ -85,6 +86,8 @@ def check(rows: list[dict]) -> ImportPreview:
     checks: list[RowCheck] = []
     seen: dict[str, RowCheck] = {}
     in_file = {(row.get("employee_number") or "").strip() for row in rows}
+    lookups = services.Lookups(in_file | {(row.get("manager_employee_number") or "").strip() for row in rows},
+                               people_count=len(rows))
     for number, row in enumerate(rows, start=2):
         employee_number = (row.get("employee_number") or "").strip()
         result = RowCheck(number, employee_number)
@@ -95,30 +98,30 @@ def check(rows: list[dict]) -> ImportPreview:
             continue
         seen[employee_number] = result
         try:
-            _check_row(row, result, in_file)
+            _check_row(row, result, in_file, lookups)
         except DomainError as exc:
             result.errors.append(exc.detail)
-    _check_file_reporting_lines(rows, checks)
+    _check_file_reporting_lines(rows, checks, lookups)
     if current_app.config.get("ITOPS_LDAP") is not None:
-        _preview_ldap([c for c in checks if not c.errors and c.action != "unchanged"])
+        _preview_ldap([c for c in checks if not c.errors and c.action != "unchanged"], lookups)
     preview = ImportPreview(checks)
     preview.removals = sum(1 for r in checks if not r.errors and any(c.startswith("leaves ") for c in r.changes))
     return preview
 
 
-def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
+def _check_row(row: dict, result: RowCheck, in_file: set[str], lookups: services.Lookups) -> None:
     # A column the file does not have leaves that field as HR's record has it.
     values = {name: row[name] for name in CSV_COLUMNS if name in row}
-    person = services.find_by_employee_number(result.employee_number)
+    person = lookups.find(result.employee_number)
     if "manager_employee_number" in values:
         manager_number = (values.pop("manager_employee_number") or "").strip()
     else:
         manager_number = person.manager.employee_number if person is not None and person.manager else ""
     if manager_number and manager_number == result.employee_number:
         raise ValidationFailed("a person cannot be their own manager")
-    if manager_number and manager_number not in in_file and services.find_by_employee_number(manager_number) is None:
+    if manager_number and manager_number not in in_file and lookups.find(manager_number) is None:
         raise ValidationFailed(f"the manager {manager_number} is neither in HR's records nor in this file")
-    checked = services.check_person_values(values, person=person)
+    checked = services.check_person_values(values, person=person, lookups=lookups)
     result.warnings += checked.warnings
     result.values = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in checked.values.items()}
     result.values["manager_employee_number"] = manager_number or None
@@ -147,7 +150,7 @@ def _check_row(row: dict, result: RowCheck, in_file: set[str]) -> None:
     result.changes, result.action = changes, ("update" if changes else "unchanged")
 
 
-def _preview_ldap(checks: list[RowCheck]) -> None:
+def _preview_ldap(checks: list[RowCheck], lookups: services.Lookups) -> None:
     """Each changed row's directory operations (a manager new in this file is left out of the preview)."""
     for result in checks:
         values = dict(result.values)
@@ -155,13 +158,13 @@ def _preview_ldap(checks: list[RowCheck]) -> None:
             values[name] = validation.clean_date(values, name)
         number = values.get("manager_employee_number")
         try:
-            result.ldap = services.preview_record(services.find_by_employee_number(result.employee_number), values,
-                                                  manager=services.find_by_employee_number(number) if number else None)
+            result.ldap = services.preview_record(lookups.find(result.employee_number), values,
+                                                  manager=lookups.find(number) if number else None, lookups=lookups)
         except DomainError as exc:  # e.g. the directory is unreachable: the preview says so, the import may go on
             result.warnings.append(f"directory preview unavailable: {exc.detail}")
 
 
-def _check_file_reporting_lines(rows: list[dict], checks: list[RowCheck]) -> None:
+def _check_file_reporting_lines(rows: list[dict], checks: list[RowCheck], lookups: services.Lookups) -> None:
     """A loop among the file's own rows (A manages B, B manages A) is caught here; the rest by the services."""
     manager_of = {(r.get("employee_number") or "").strip(): (r.get("manager_employee_number") or "").strip()
                   for r in rows}
@@ -173,11 +176,11 @@ def _check_file_reporting_lines(rows: list[dict], checks: list[RowCheck]) -> Non
                                      f"{current}: a reporting loop")
                 break
             seen.add(current)
-            current = manager_of[current] if current in manager_of else _recorded_manager_of(current)
+            current = manager_of[current] if current in manager_of else _recorded_manager_of(current, lookups)
 
 
-def _recorded_manager_of(employee_number: str) -> str | None:
-    person = services.find_by_employee_number(employee_number)
+def _recorded_manager_of(employee_number: str, lookups: services.Lookups) -> str | None:
+    person = lookups.find(employee_number)
     return person.manager.employee_number if person is not None and person.manager is not None else None
 
 
@@ -185,6 +188,8 @@ def apply_rows(rows: list[dict], *, by, batch: Batch | None = None, progress=Non
     """Apply checked rows (RowCheck.values), managers first; steps due today wait for run_due."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     pending = {row["employee_number"]: row for row in rows}
+    lookups = services.Lookups({*pending, *(row.get("manager_employee_number") for row in rows)},
+                               people_count=len(rows))
     passwords: dict[str, str] = {}
     while pending:
         ready = [row for row in pending.values() if not row.get("manager_employee_number")
@@ -192,24 +197,26 @@ def apply_rows(rows: list[dict], *, by, batch: Batch | None = None, progress=Non
         if not ready:
             raise ValidationFailed("The file's reporting lines form a loop.")
         for row in ready:
-            outcome = _apply_row(row, by=by, batch=batch)
+            outcome = _apply_row(row, by=by, batch=batch, lookups=lookups)
             if isinstance(outcome, services.OnboardResult):
                 passwords[outcome.username] = outcome.initial_password
                 outcome = "created"
             counts[outcome] += 1
             del pending[row["employee_number"]]
+            if len(lookups.joiners) >= FLUSH_ROWS:
+                lookups.flush()
             if progress is not None:
                 progress.advance(message=f"{row['employee_number']}: {outcome}")
+    lookups.flush()
     return {**counts, "passwords": passwords}
 
 
-def _apply_row(row: dict, *, by, batch: Batch | None):
+def _apply_row(row: dict, *, by, batch: Batch | None, lookups: services.Lookups):
     values = {k: v for k, v in row.items() if k != "manager_employee_number"}
-    manager = services.find_by_employee_number(row["manager_employee_number"]) if row.get(
-        "manager_employee_number") else None
-    person = services.find_by_employee_number(row["employee_number"])
+    manager = lookups.find(row["manager_employee_number"]) if row.get("manager_employee_number") else None
+    person = lookups.find(row["employee_number"])
     if person is None:
-        return services.onboard({**values, "manager": manager}, by=by, run_now=False, batch=batch)
+        return services.onboard({**values, "manager": manager}, by=by, run_now=False, batch=batch, lookups=lookups)
     before = services.person_summary(person)
     services.update_person(person, {k: v for k, v in values.items() if k not in ("department", "title",
                                                                                   "end_date")},

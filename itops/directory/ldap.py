@@ -381,16 +381,53 @@ class Gateway:
             if len(entries) > 1:
                 raise DirectoryRefused(f"The directory has {len(entries)} accounts named {username}; "
                                        "resolve that by hand first.")
-            entry = entries[0]
-            groups = self._search(connection, self.groups_dn,
-                                  f"(&{self.flavour.group_filter}(member={escape_filter_chars(entry['dn'])}))", [])
-            return self._account(entry, (g["dn"] for g in groups))
+            return self._with_groups(connection, entries[0])
+
+        return self._read(read)
+
+    def _with_groups(self, connection: Connection, entry: dict) -> Account:
+        groups = self._search(connection, self.groups_dn,
+                              f"(&{self.flavour.group_filter}(member={escape_filter_chars(entry['dn'])}))", [])
+        return self._account(entry, (g["dn"] for g in groups))
+
+    def find_accounts(self, usernames: Iterable[str]) -> dict[str, Account | None]:
+        """find_account for many usernames, a search per 100 names: username -> account or None. A username
+        with more than one entry is left out, for find_account to refuse."""
+        names = sorted({name.lower() for name in usernames})
+        attribute = self.flavour.user_attribute
+
+        def read(connection):
+            entries: dict[str, list[dict]] = {name: [] for name in names}
+            for start in range(0, len(names), 100):
+                wanted = "".join(f"({attribute}={escape_filter_chars(name)})" for name in names[start:start + 100])
+                for entry in self._search(connection, self.ldap.base_dn, f"(&{self.flavour.person_filter}(|{wanted}))",
+                                          self.flavour.read_attributes):
+                    value = entry["attributes"].get(attribute)
+                    for name in {str(v).lower() for v in (value if isinstance(value, list) else [value])}:
+                        if name in entries:
+                            entries[name].append(entry)
+            return {name: self._with_groups(connection, found[0]) if found else None
+                    for name, found in entries.items() if len(found) <= 1}
 
         return self._read(read)
 
     def username_exists(self, username: str) -> bool:
         user_filter = f"({self.flavour.user_attribute}={escape_filter_chars(username)})"
         return bool(self._read(lambda c: self._search(c, self.ldap.base_dn, user_filter, [])))
+
+    def all_usernames(self) -> set[str]:
+        """Every username anywhere under the base, lower-cased (one paged search): what username_exists
+        answers for each of them, for a batch that would otherwise ask thousands of times."""
+        attribute = self.flavour.user_attribute
+
+        def read(connection):
+            names = set()
+            for entry in self._search(connection, self.ldap.base_dn, f"({attribute}=*)", [attribute], paged=True):
+                value = entry["attributes"].get(attribute)
+                names.update(str(v).lower() for v in (value if isinstance(value, list) else [value]) if v)
+            return names
+
+        return self._read(read)
 
     def all_accounts(self) -> list[Account]:
         """Every account under the people and disabled branches, with groups (two paged searches per branch)."""

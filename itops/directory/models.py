@@ -74,6 +74,8 @@ class UsernameInUse(db.Model):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     reserved_until: Mapped[date | None] = mapped_column(Date)  # None while the person has the account
 
+    person: Mapped[Person | None] = relationship()
+
 
 class Batch(db.Model):
     """A set of changes submitted together; over the mass-change guard it waits for an admin's approval."""

@@ -21,6 +21,7 @@ from typing import Any
 from flask import current_app
 from ldap3.utils.dn import parse_dn
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from itops.assets import services as assets_services
 from itops.assets.choices import AssetKind
@@ -32,11 +33,12 @@ from itops.core.database import utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
+from itops.directory.batching import KnownGroups, StepRun
 from itops.directory.choices import (
     LIVE_STATES, MAX_ATTEMPTS, OPEN_ACTION_STATES, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, ActionKind, ActionState,
     BatchKind, BatchState, PersonState,
 )
-from itops.directory.ldap import DesiredAccount, DirectoryRefused, DirectoryUnreachable, LdapOperation, gateway
+from itops.directory.ldap import DesiredAccount, DirectoryUnreachable, gateway
 from itops.directory.models import (
     Batch, DirectoryAction, GroupMapping, KitReservation, KitTemplate, Person, UsernameInUse,
 )
@@ -273,7 +275,7 @@ def check_reporting_line(person: Person | None, manager: Person | None) -> None:
         current = current.manager
 
 
-def check_person_values(values: dict, *, person: Person | None = None) -> PersonValues:
+def check_person_values(values: dict, *, person: Person | None = None, lookups: Lookups | None = None) -> PersonValues:
     """Clean and check a joiner's or an update's values; raises ValidationFailed naming the field."""
     merged = {} if person is None else {name: getattr(person, name) for name in (*TEXT_FIELDS, "email",
                                                                                   "start_date", "end_date")}
@@ -288,7 +290,7 @@ def check_person_values(values: dict, *, person: Person | None = None) -> Person
     validation.check_dates(cleaned["start_date"], cleaned["end_date"])
     if person is None or person.username is None:
         validation.username_base(cleaned["given_name"], cleaned["family_name"])  # refuses names with no ASCII form
-    clash = find_by_employee_number(cleaned["employee_number"])
+    clash = (lookups.find if lookups else find_by_employee_number)(cleaned["employee_number"])
     if clash is not None and (person is None or clash.id != person.id):
         raise Conflict(f"Employee number {cleaned['employee_number']} already belongs to {clash.display_name}.")
     if any(k in values for k in ("manager", "manager_id", "manager_employee_number")):
@@ -296,7 +298,7 @@ def check_person_values(values: dict, *, person: Person | None = None) -> Person
     else:
         manager = person.manager if person is not None else None
     check_reporting_line(person, manager)
-    warning = mapping_warning(cleaned["department"])
+    warning = mapping_warning(cleaned["department"], lookups.mappings if lookups else None)
     return PersonValues(cleaned, manager, [warning] if warning else [])
 
 
@@ -316,13 +318,84 @@ def username_taken(username: str, *, today: date | None = None, check_directory:
     return False
 
 
-def _claim_username(person: Person) -> str:
-    username = validation.derive_username(person.given_name, person.family_name, username_taken)
-    row = db.session.get(UsernameInUse, username)
+class Lookups:
+    """What a batch of people changes (an HR import) looks up again and again, read once: HR's records by
+    employee number (people the batch makes are added as it goes), the group mappings, the mapped groups
+    that exist, and, for a large batch, every username taken in itops or in the directory (one paged read
+    instead of a search per candidate)."""
+
+    # From this many people on, every username is read at once: a paged read of the whole directory costs
+    # about what a few hundred one-name searches do.
+    BULK_USERNAMES = 500
+
+    def __init__(self, numbers, *, people_count: int = 0):
+        numbers = sorted({(n or "").strip() for n in numbers} - {""})
+        self.people: dict[str, Person | None] = dict.fromkeys(numbers)
+        for start in range(0, len(numbers), 500):
+            for person in db.session.scalars(select(Person).where(Person.employee_number.in_(
+                    numbers[start:start + 500]))):
+                self.people[person.employee_number] = person
+        self.mappings = group_mappings()
+        self.groups: KnownGroups | None = None
+        self.taken: set[str] | None = None
+        self.rows: set[str] = set()     # usernames with a usernames_in_use row (with `taken`)
+        self.joiners: list[tuple[Person, object, str]] = []
+        if people_count >= self.BULK_USERNAMES:
+            today, self.taken = date.today(), set()
+            for username, reserved_until in db.session.execute(select(UsernameInUse.username,
+                                                                      UsernameInUse.reserved_until)):
+                self.rows.add(username)
+                if reserved_until is None or reserved_until >= today:  # as username_taken() decides
+                    self.taken.add(username)
+            if current_app.config.get("ITOPS_LDAP") is not None:
+                try:
+                    self.taken |= gateway().all_usernames()
+                except DirectoryUnreachable:
+                    self.taken = None  # asked one by one, as without a bulk read
+
+    def record_later(self, person: Person, by, summary: str) -> None:
+        """A joiner's audit entry, written by `flush` once the person has an id."""
+        self.joiners.append((person, by, summary))
+
+    def flush(self) -> None:
+        """Write what the batch added so far, in one flush, and the joiners' audit entries."""
+        db.session.flush()
+        joiners, self.joiners = self.joiners, []
+        for person, by, summary in joiners:
+            audit.record("directory.onboard", "person", person.id, actor=by, summary=summary)
+
+    def find(self, number: str | None) -> Person | None:
+        number = (number or "").strip()
+        if number not in self.people:
+            self.people[number] = find_by_employee_number(number)
+        return self.people[number]
+
+    def added(self, person: Person) -> None:
+        self.people[person.employee_number] = person
+        if self.taken is not None and person.username:
+            self.taken.add(person.username)
+            self.rows.add(person.username)
+
+    def username_taken(self, username: str) -> bool:
+        return username_taken(username) if self.taken is None else username in self.taken
+
+    def existing_groups(self, wanted: Wanted) -> set[str]:
+        """As _existing_groups, each group asked about once per batch; a copy, for the planner to add to."""
+        if self.groups is None:
+            self.groups = KnownGroups(gateway())
+        dns = [planning.group_dn(gateway(), name) for name in wanted.groups]
+        return set(self.groups.existing(dns)) if dns else set()
+
+
+def _claim_username(person: Person, lookups: Lookups | None = None) -> str:
+    taken = lookups.username_taken if lookups else username_taken
+    username = validation.derive_username(person.given_name, person.family_name, taken)
+    known_free = lookups is not None and lookups.taken is not None and username not in lookups.rows
+    row = None if known_free else db.session.get(UsernameInUse, username)
     if row is None:
         row = UsernameInUse(username=username)
         db.session.add(row)
-    row.person_id, row.reserved_until = person.id, None
+    row.person, row.reserved_until = person, None
     person.username = username
     return username
 
@@ -341,13 +414,15 @@ def new_initial_password() -> str:
 # --- scheduling actions ------------------------------------------------------------------------
 
 def schedule_step(person: Person | None, kind: ActionKind, effective: date, *, by, planned: dict | None = None,
-              secret: str | None = None, batch: Batch | None = None, target_dn: str | None = None) -> DirectoryAction:
+              secret: str | None = None, batch: Batch | None = None, target_dn: str | None = None,
+              flush: bool = True) -> DirectoryAction:
     action = DirectoryAction(person=person, kind=kind.value, effective_date=effective, state=ActionState.PENDING.value,
                              planned=planned, secret_encrypted=crypto.encrypt(secret) if secret else None,
                              batch=batch, created_by_id=_actor_id(by), created_by_label=audit.actor_label(by),
                              target_dn=target_dn, attempts=0)
     db.session.add(action)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return action
 
 
@@ -379,21 +454,30 @@ class OnboardResult:
     warnings: list[str]
 
 
-def onboard(values: dict, *, by, run_now: bool = True, batch: Batch | None = None) -> OnboardResult:
-    """Record a joiner and schedule their account for the start date (at once if it has passed)."""
-    checked = check_person_values(values)
+def onboard(values: dict, *, by, run_now: bool = True, batch: Batch | None = None,
+            lookups: Lookups | None = None) -> OnboardResult:
+    """Record a joiner and schedule their account for the start date (at once if it has passed).
+
+    `lookups`: a batch's (an import's) lookups, which the new person joins."""
+    checked = check_person_values(values, lookups=lookups)
     person = Person(**checked.values, manager=checked.manager, state=PersonState.PENDING.value,
                     external_id=(values.get("external_id") or None))
     db.session.add(person)
-    db.session.flush()
-    username = _claim_username(person)
+    username = _claim_username(person, lookups)
+    if lookups is not None:
+        lookups.added(person)
     password = new_initial_password()
-    action = schedule_step(person, ActionKind.ONBOARD, checked.values["start_date"], by=by, secret=password, batch=batch)
-    audit.record("directory.onboard", "person", person.id, actor=by,
-                 summary=f"joiner {person.display_name} ({person.employee_number}) as {username}, "
-                         f"starting {person.start_date}")
+    # One flush writes the person, their username and the step; in a batch, one flush for many people.
+    action = schedule_step(person, ActionKind.ONBOARD, checked.values["start_date"], by=by, secret=password, batch=batch,
+                           flush=lookups is None)
+    summary = (f"joiner {person.display_name} ({person.employee_number}) as {username}, "
+               f"starting {person.start_date}")
+    if lookups is None:
+        audit.record("directory.onboard", "person", person.id, actor=by, summary=summary)
+    else:
+        lookups.record_later(person, by, summary)
     if person.end_date:
-        schedule_step(person, ActionKind.OFFBOARD, person.end_date, by=by, batch=batch)
+        schedule_step(person, ActionKind.OFFBOARD, person.end_date, by=by, batch=batch, flush=lookups is None)
     _run_if_due(action, by=by, run_now=run_now)
     return OnboardResult(person, action, username, password, checked.warnings)
 
@@ -415,7 +499,8 @@ def preview_onboard(values: dict) -> Plan:
     return plan
 
 
-def preview_record(person: Person | None, values: dict, *, manager: Person | None) -> list[dict]:
+def preview_record(person: Person | None, values: dict, *, manager: Person | None,
+                   lookups: Lookups | None = None) -> list[dict]:
     """The LDAP operations HR's new or changed record leads to (each on its date), for batch previews.
 
     A new person's username is derived as onboarding would, without reserving it.
@@ -423,14 +508,15 @@ def preview_record(person: Person | None, values: dict, *, manager: Person | Non
     draft = Person(**{name: values.get(name) for name in (*TEXT_FIELDS, "email", "start_date", "end_date")},
                    manager=manager)
     draft.username = person.username if person is not None else validation.derive_username(
-        draft.given_name, draft.family_name, username_taken)
+        draft.given_name, draft.family_name, lookups.username_taken if lookups else username_taken)
     account = gateway().find_account(draft.username) if person is not None and person.username else None
     if person is not None and account is None and person.state_enum == PersonState.PENDING:
         return []  # not started: the account is made on the start date, as the joiner's own preview shows
     leaving_now = draft.end_date is not None and draft.end_date <= date.today()
     wanted = wanted_state(draft, Target.DISABLED if leaving_now else Target.ACTIVE,
-                          password="(new)" if account is None else None)
-    return [op.as_dict() for op in planning.plan(gateway(), wanted, account, _existing_groups(wanted))]
+                          password="(new)" if account is None else None, mappings=lookups and lookups.mappings)
+    existing = lookups.existing_groups(wanted) if lookups else _existing_groups(wanted)
+    return [op.as_dict() for op in planning.plan(gateway(), wanted, account, existing)]
 
 
 # --- corrections and movers ------------------------------------------------------------------
@@ -709,7 +795,7 @@ def _due_query(now: datetime, today: date):
 
 
 def _due_actions(now: datetime, today: date, limit: int | None) -> list[DirectoryAction]:
-    query = _due_query(now, today)
+    query = _due_query(now, today).options(selectinload(DirectoryAction.person))
     if limit:
         query = query.limit(limit)
     # Two runners at once (scheduler and a CLI run) must not take the same step: PostgreSQL skips
@@ -752,16 +838,66 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
         summary.held, summary.held_batch_id = batch.removals, batch.id
     if progress is not None:
         progress.set_total(len(actions))
-    for action in actions:
-        outcome = run_step(action, now=now, by=by)
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
-        if progress is not None:
-            progress.advance(message=f"{action.kind} {action.person.username if action.person else action.target_dn}"
-                                     f": {outcome}")
-        if outcome == "retrying" and action.last_error and action.last_error.startswith("unreachable:"):
-            summary.unreachable = True
-            break
+    run = StepRun(gateway(), group_mappings())
+    _read_ahead(run, actions)
+    for action in actions:  # every attempt counts, written in one flush; those the run does not reach give it back
+        action.attempts += 1
+    db.session.flush()
+    reached = 0
+    try:
+        for action in actions:
+            reached += 1
+            if action.kind_enum != ActionKind.ONBOARD:
+                _send_joins(run, summary, now)  # what follows may read or change those groups
+            outcome = run_step(action, now=now, by=by, run=run)
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+            if progress is not None:
+                progress.advance(message=f"{action.kind} "
+                                         f"{action.person.username if action.person else action.target_dn}: {outcome}")
+            if outcome == "retrying" and action.last_error and action.last_error.startswith("unreachable:"):
+                summary.unreachable = True
+                break
+        _send_joins(run, summary, now)
+    finally:
+        run.close()
+        for action in actions[reached:]:
+            action.attempts -= 1
     return summary
+
+
+def _read_ahead(run: StepRun, actions: list[DirectoryAction]) -> None:
+    """The run's joiners' accounts (a directory search per 100) and itops users (a query per 500), which
+    their steps would otherwise look up one by one."""
+    names = sorted({a.person.username for a in actions if a.person is not None and a.person.username
+                    and a.kind_enum == ActionKind.ONBOARD})
+    try:
+        run.accounts = run.gateway.find_accounts(names) if names else {}
+    except DirectoryUnreachable:
+        pass  # each step reads its own, and waits for its retry as usual
+    run.users = dict.fromkeys(names)
+    for start in range(0, len(names), 500):
+        for user in db.session.scalars(select(User).where(User.username.in_(names[start:start + 500]))):
+            run.users[user.username] = user
+
+
+def _send_joins(run: StepRun, summary: RunSummary, now: datetime) -> None:
+    """The run's waiting group joins, one modify per group. A step whose joins failed is not done after all:
+    it waits for its retry (or fails), keeping its initial password, and converges then."""
+    waiting = run.waiting_steps()
+    failed = run.send_joins()
+    for action in waiting:
+        error = failed.get(id(action))
+        if error is None:
+            action.secret_encrypted = None
+            continue
+        action.state, action.done_at = ActionState.PENDING.value, None
+        if isinstance(error, DirectoryUnreachable):
+            outcome = _retry_later(action, now, f"unreachable: {error.detail}")
+            summary.unreachable = True
+        else:
+            outcome = _fail(action, f"joining its groups: {error.detail}")
+        summary.done -= 1
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
 
 
 def retry_step(action: DirectoryAction, *, by) -> DirectoryAction:
@@ -781,31 +917,48 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.9, 1.1))
 
 
-def run_step(action: DirectoryAction, *, now: datetime, by) -> str:
-    """Run one step in a savepoint: 'done', 'retrying' or 'failed'."""
-    action.attempts += 1  # written before the savepoint, so a failed attempt still counts
-    db.session.flush()
+def run_step(action: DirectoryAction, *, now: datetime, by, run: StepRun | None = None) -> str:
+    """Run one step in a savepoint: 'done', 'retrying' or 'failed'.
+
+    In a run of due steps (`run`), the step's directory writes go on while its itops work does; the step
+    waits for them before its savepoint is released, and their error, if any, is the step's.
+    """
+    if run is None:  # a run counts its steps' attempts at its start
+        action.attempts += 1  # written before the savepoint, so a failed attempt still counts
+        db.session.flush()
     savepoint = db.session.begin_nested()
     try:
-        _execute(action, now=now, by=by)
+        try:
+            _execute(action, now=now, by=by, run=run)
+        finally:
+            if run is not None:
+                run.finish()  # raises the directory's error, which outranks the itops work's
+        if run is not None and run.result is not None:
+            action.result, run.result = run.result, None
+        _done(action, now, keep_secret=run is not None and run.waits_for_joins(action))
         savepoint.commit()
-    except DirectoryUnreachable as exc:
+    except BaseException as exc:
+        if run is not None:
+            run.failed()
         savepoint.rollback()
-        return _retry_later(action, now, f"unreachable: {exc.detail}")
-    except DirectoryRefused as exc:
-        savepoint.rollback()
-        return _fail(action, exc.detail)
-    except DomainError as exc:
-        savepoint.rollback()
-        return _fail(action, exc.detail)
-    except Exception as exc:  # a bug or a database hiccup: keep the step, try again later
-        savepoint.rollback()
+        if isinstance(exc, DirectoryUnreachable):
+            return _retry_later(action, now, f"unreachable: {exc.detail}")
+        if isinstance(exc, DomainError):  # refused by the directory, or by the rules
+            return _fail(action, exc.detail)
+        if not isinstance(exc, Exception):
+            raise
+        # a bug or a database hiccup: keep the step, try again later
         log.exception("directory action %s (%s) failed unexpectedly", action.id, action.kind)
         return _retry_later(action, now, f"error: {type(exc).__name__}: {exc}"[:2000])
+    return "done"
+
+
+def _done(action: DirectoryAction, now: datetime, *, keep_secret: bool) -> None:
+    """Inside the step's savepoint, so that it is written with the step's last changes (and undone with them)."""
     action.state, action.done_at, action.last_error, action.next_attempt_at = (ActionState.DONE.value, now, None,
                                                                                None)
-    action.secret_encrypted = None
-    return "done"
+    if not keep_secret:
+        action.secret_encrypted = None  # else once its group joins went through (_send_joins)
 
 
 def _retry_later(action: DirectoryAction, now: datetime, error: str) -> str:
@@ -851,7 +1004,7 @@ TARGET_OF = {ActionKind.ONBOARD: Target.ACTIVE, ActionKind.MOVE: Target.ACTIVE, 
              ActionKind.DELETE: Target.ABSENT}
 
 
-def _wanted_for(action: DirectoryAction, *, password: str | None, apply_planned: bool):
+def _wanted_for(action: DirectoryAction, *, password: str | None, apply_planned: bool, run: StepRun | None = None):
     """(Wanted, the account as read now) for a step; the mover's new values are applied only when running."""
     gw = gateway()
     person = action.person
@@ -865,8 +1018,12 @@ def _wanted_for(action: DirectoryAction, *, password: str | None, apply_planned:
             db.session.flush()
         else:
             person = _draft_with(person, action.planned)
-    account = gw.find_account(person.username) if person.username else None
-    return wanted_state(person, TARGET_OF[action.kind_enum], password=password), account
+    if run is not None and person.username in run.accounts:
+        account = run.accounts.pop(person.username)  # read for the run; a later step of theirs reads again
+    else:
+        account = gw.find_account(person.username) if person.username else None
+    return wanted_state(person, TARGET_OF[action.kind_enum], password=password,
+                        mappings=run.mappings if run is not None else None), account
 
 
 def _draft_with(person: Person, planned: dict) -> Person:
@@ -884,28 +1041,34 @@ def _orphan_account(dn: str | None):
     return gateway().find_account(username) if username else None
 
 
-def _existing_groups(wanted: Wanted) -> set[str] | None:
+def _existing_groups(wanted: Wanted, run: StepRun | None = None) -> set[str] | None:
     if not wanted.groups:
         return set()
-    return gateway().existing_groups(planning.group_dn(gateway(), name) for name in wanted.groups)
+    dns = [planning.group_dn(gateway(), name) for name in wanted.groups]
+    return gateway().existing_groups(dns) if run is None else run.existing_groups(dns)
 
 
-def _converge(action: DirectoryAction, *, password: str | None) -> tuple[list[LdapOperation], Any]:
-    wanted, account = _wanted_for(action, password=password, apply_planned=True)
-    operations = planning.plan(gateway(), wanted, account, _existing_groups(wanted))
-    applied = gateway().apply(operations)
-    action.result = {"ldap": [op.as_dict() for op in applied]}
-    return applied, wanted
+def _converge(action: DirectoryAction, *, password: str | None, run: StepRun | None = None) -> Wanted:
+    """Plan the step against the account as it is and send the operations. In a run of due steps they go
+    to its writer (joiners' group joins wait to be sent together) and are done when `run.finish` returns."""
+    wanted, account = _wanted_for(action, password=password, apply_planned=True, run=run)
+    operations = planning.plan(gateway(), wanted, account, _existing_groups(wanted, run))
+    if run is None:
+        action.result = {"ldap": [op.as_dict() for op in gateway().apply(operations)]}
+    else:  # recorded by run_step with the step's outcome, in one write
+        run.result = {"ldap": [op.as_dict() for op in
+                               run.send(action, operations, defer_joins=action.kind_enum == ActionKind.ONBOARD)]}
+    return wanted
 
 
-def _execute(action: DirectoryAction, *, now: datetime, by) -> None:
+def _execute(action: DirectoryAction, *, now: datetime, by, run: StepRun | None = None) -> None:
     kind = action.kind_enum
     person = action.person
     if person is None:  # an orphan account, disabled at an admin's request
-        _converge(action, password=None)
+        _converge(action, password=None, run=run)
         return
     if kind == ActionKind.ONBOARD:
-        _run_onboard(action, person, by=by)
+        _run_onboard(action, person, by=by, run=run)
     elif kind == ActionKind.MOVE:
         if person.state_enum not in LIVE_STATES:
             if person.state_enum != PersonState.PENDING:
@@ -913,14 +1076,14 @@ def _execute(action: DirectoryAction, *, now: datetime, by) -> None:
             for name, value in (action.planned or {}).items():  # not started yet: the record changes, no account
                 setattr(person, name, value)
             return
-        _converge(action, password=None)
+        _converge(action, password=None, run=run)
     elif kind in (ActionKind.OFFBOARD, ActionKind.DISABLE):
-        _run_disable(action, person, now=now, by=by)
+        _run_disable(action, person, now=now, by=by, run=run)
     elif kind == ActionKind.DELETE:
-        _run_delete(action, person, now=now, by=by)
+        _run_delete(action, person, now=now, by=by, run=run)
     elif kind == ActionKind.RESTORE:
         _converge(action, password=crypto.decrypt(action.secret_encrypted) if action.secret_encrypted else
-                  new_initial_password())
+                  new_initial_password(), run=run)
         person.state = (PersonState.LEAVING if person.end_date else PersonState.ACTIVE).value
         person.disabled_at = None
         if person.dn is None or person.state_enum in LIVE_STATES:
@@ -931,23 +1094,26 @@ def _execute(action: DirectoryAction, *, now: datetime, by) -> None:
                      summary=f"account {person.username} restored")
 
 
-def _run_onboard(action: DirectoryAction, person: Person, *, by) -> None:
+def _run_onboard(action: DirectoryAction, person: Person, *, by, run: StepRun | None = None) -> None:
     if person.state_enum not in (PersonState.PENDING, *LIVE_STATES):
         raise Conflict(f"{person.display_name} is {person.state}; onboarding no longer applies.")
     password = crypto.decrypt(action.secret_encrypted) if action.secret_encrypted else new_initial_password()
-    _, wanted = _converge(action, password=password)
-    person.dn = f"{gateway().flavour.rdn(person.username)},{gateway().people_dn}"
-    person.state = (PersonState.LEAVING if person.end_date else PersonState.ACTIVE).value
-    _link_user(person, wanted)
-    _open_provisioning_ticket(person, action, by=by)
+    wanted = _converge(action, password=password, run=run)
+    dn = f"{gateway().flavour.rdn(person.username)},{gateway().people_dn}"
+    user = _link_user(person, wanted, dn, run)
+    _open_provisioning_ticket(person, action, by=by, run=run, user=user)
+    # The person's record changes once, after the flushes the user and the ticket needed.
+    person.dn, person.state = dn, (PersonState.LEAVING if person.end_date else PersonState.ACTIVE).value
+    if user is not None:
+        person.user_id = user.id
     audit.record("directory.account_created", "person", person.id, actor=by,
                  summary=f"account {person.username} created for {person.display_name}")
 
 
-def _run_disable(action: DirectoryAction, person: Person, *, now: datetime, by) -> None:
+def _run_disable(action: DirectoryAction, person: Person, *, now: datetime, by, run: StepRun | None = None) -> None:
     if person.state_enum == PersonState.DELETED:
         raise Conflict(f"{person.display_name} has been deleted.")
-    _converge(action, password=None)
+    _converge(action, password=None, run=run)
     first_time = person.state_enum != PersonState.DISABLED
     person.state = PersonState.DISABLED.value
     person.dn = f"{gateway().flavour.rdn(person.username)},{gateway().disabled_dn}" if person.username else None
@@ -966,52 +1132,73 @@ def _run_disable(action: DirectoryAction, person: Person, *, now: datetime, by) 
                      summary=f"account {person.username} of {person.display_name} disabled")
 
 
-def _run_delete(action: DirectoryAction, person: Person, *, now: datetime, by) -> None:
+def _run_delete(action: DirectoryAction, person: Person, *, now: datetime, by, run: StepRun | None = None) -> None:
     if person.state_enum != PersonState.DISABLED:
         raise Conflict(f"{person.display_name} is {person.state}; only a disabled account is deleted.")
-    _converge(action, password=None)
+    _converge(action, password=None, run=run)
     person.state, person.deleted_at, person.dn = PersonState.DELETED.value, now, None
     _reserve_username(person, now.date())
     audit.record("directory.deleted", "person", person.id, actor=by,
                  summary=f"account {person.username} of {person.display_name} deleted after the grace period")
 
 
-def _link_user(person: Person, wanted: Wanted) -> None:
-    """The itops user who signs in with this account: made now, so tickets and assets can name them."""
+def _link_user(person: Person, wanted: Wanted, dn: str, run: StepRun | None = None) -> User | None:
+    """The itops user who signs in with this account (DN `dn`): made now, so tickets and assets can name
+    them; None when the account's groups give no itops role. The caller links it to the person."""
     ldap_settings = current_app.config["ITOPS_LDAP"]
-    user = auth_services.find_user(person.username)
+    users = run.users if run is not None else None
+    if users is not None and person.username in users:
+        user = users[person.username]
+    else:
+        user = auth_services.find_user(person.username)
     if user is None:
-        account = DirectoryAccount(dn=person.dn, username=person.username, display_name=person.display_name,
+        account = DirectoryAccount(dn=dn, username=person.username, display_name=person.display_name,
                                    email=person.email, groups=frozenset(g.lower() for g in wanted.groups),
                                    locked=False)
         role = account.role(ldap_settings)
         if role is None:
-            return  # no itops role: they never sign in, and the link is made if they ever do
+            return None  # no itops role: they never sign in, and the link is made if they ever do
         user = auth_services.sync_directory_user(account, role, None)
-    elif not user.active:
-        auth_services.set_active(user, True, by="system")
-    # A username given again after the retention period: the old, deleted person lets go of the user.
-    db.session.execute(update(Person).where(Person.user_id == user.id, Person.id != person.id).values(user_id=None))
-    person.user_id = user.id
+        if users is not None:
+            users[user.username] = user
+    else:
+        if not user.active:
+            auth_services.set_active(user, True, by="system")
+        # A username given again after the retention period: the old, deleted person lets go of the user.
+        db.session.execute(update(Person).where(Person.user_id == user.id, Person.id != person.id)
+                           .values(user_id=None))
+    return user
 
 
 # --- assets and tickets follow the person ------------------------------------------------------
 
-def _ticket_requester(action: DirectoryAction, person: Person) -> User | None:
-    """Who the automatic ticket is filed for: the HR person who asked, else the person themself."""
-    return action.created_by or person.user
+def _ticket_requester(action: DirectoryAction, person: Person, user: User | None = None) -> User | None:
+    """Who the automatic ticket is filed for: the HR person who asked, else the person themself (`user`
+    when it is not linked yet)."""
+    return action.created_by or user or person.user
 
 
-def _open_provisioning_ticket(person: Person, action: DirectoryAction, *, by) -> None:
+def _open_provisioning_ticket(person: Person, action: DirectoryAction, *, by, run: StepRun | None = None,
+                              user: User | None = None) -> None:
     key = f"directory:provision:{person.id}"
-    if person.provisioning_ticket_id is not None or tickets_services.find_by_dedup_key(key) is not None:
+    if person.provisioning_ticket_id is not None:
         return
-    requester = _ticket_requester(action, person)
+    # Nothing pending is a ticket, so these look-ups need not flush first: the ticket's own flush writes it all.
+    with db.session.no_autoflush:
+        if tickets_services.find_by_dedup_key(key) is not None:
+            return
+    requester = _ticket_requester(action, person, user)
     if requester is None:
         log.warning("no requester for the provisioning ticket of person %s", person.id)
         return
     lines = []
-    for item in kit_for(person.department):
+    if run is None:
+        kit = kit_for(person.department)
+    else:  # read once per department in a run
+        kit = run.kits.get(_norm(person.department))
+        if kit is None:
+            kit = run.kits[_norm(person.department)] = kit_for(person.department)
+    for item in kit:
         reserved = _reserve_kit_item(person, item)
         what = item["model"] or item["kind"].replace("_", " ")
         lines.append(f"- {what}: " + (f"reserved {reserved.tag} ({reserved.name})" if reserved else
@@ -1019,9 +1206,10 @@ def _open_provisioning_ticket(person: Person, action: DirectoryAction, *, by) ->
     body = (f"{person.display_name} ({person.username}) starts on {person.start_date} in "
             f"{person.department or 'no department'} as {person.title or 'staff'}.\n\n"
             + ("Standard kit:\n" + "\n".join(lines) if lines else "No kit template for this department."))
-    ticket = tickets_services.create_ticket(requester, title=f"Prepare equipment for {person.display_name}",
-                                            body=body, category_id=None, impact="medium", urgency="medium",
-                                            by=requester, source="directory", dedup_key=key)
+    with db.session.no_autoflush:
+        ticket = tickets_services.create_ticket(requester, title=f"Prepare equipment for {person.display_name}",
+                                                body=body, category_id=None, impact="medium", urgency="medium",
+                                                by=requester, source="directory", dedup_key=key)
     person.provisioning_ticket_id = ticket.id
 
 

@@ -1,0 +1,118 @@
+"""Many joiners at once against a real slapd: an import's lookups and a run's batched group joins."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ldap3 import NONE, Connection, Server
+
+from itops.directory import csv_io, services
+from itops.directory.choices import ActionKind, ActionState, PersonState
+from itops.directory.ldap import DirectoryUnreachable, Gateway
+from itops.directory.models import DirectoryAction, Person, UsernameInUse
+from itops.extensions import db
+from tests.integration import directory_support
+from tests.integration.directory_support import TODAY, group_members
+
+hr, own_slapd = directory_support.hr, directory_support.own_slapd  # this module's slapd and settings
+
+HEADER = "employee_number,given_name,family_name,email,department,title,manager_employee_number,start_date\n"
+JOINERS = 60
+
+
+def _joiners_csv() -> bytes:
+    rows = [f"B{i:03d},Jo,Doe,b{i}@example.org,{'Sales' if i % 2 else 'Support'},Agent,{'B000' if i else ''},{TODAY}"
+            for i in range(JOINERS)]
+    return (HEADER + "\n".join(rows) + "\n").encode()
+
+
+def _can_bind(instance, username: str, password: str) -> bool:
+    connection = Connection(Server(instance.url, get_info=NONE), f"uid={username},{instance.people_dn}", password)
+    try:
+        return connection.bind()
+    finally:
+        connection.unbind()
+
+
+def _mappings() -> None:
+    for department in ("Sales", "Support"):
+        services.save_group_mapping(department=department, title=None, groups=[department.lower()], by="admin")
+    services.save_group_mapping(department=None, title="Agent", groups=["agents"], by="admin")
+
+
+def test_a_large_import_skips_usernames_taken_in_the_directory_or_reserved(app, hr, monkeypatch):
+    monkeypatch.setattr(services.Lookups, "BULK_USERNAMES", JOINERS)  # usernames read in bulk
+    _mappings()
+    connection = hr.admin_connection()  # an account itops does not know, and a reserved username
+    assert connection.add(f"uid=jdoe,{hr.people_dn}", ["inetOrgPerson"], {"uid": "jdoe", "cn": "X", "sn": "Y"})
+    connection.unbind()
+    db.session.add(UsernameInUse(username="jdoe2", reserved_until=TODAY + timedelta(days=30)))
+    db.session.add(UsernameInUse(username="jdoe3", reserved_until=TODAY - timedelta(days=1)))  # lapsed: free
+    db.session.commit()
+
+    preview = csv_io.import_csv(_joiners_csv(), by="hr", dry_run=True).preview
+    assert preview.ok and preview.counts["create"] == JOINERS
+    assert preview.rows[0].ldap[0]["dn"] == f"uid=jdoe3,{hr.people_dn}"
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    usernames = sorted(outcome.applied["passwords"], key=lambda name: int(name[4:] or 1))
+    assert usernames[:3] == ["jdoe3", "jdoe4", "jdoe5"] and len(set(usernames)) == JOINERS
+    assert db.session.scalar(db.select(db.func.count()).select_from(UsernameInUse)) == JOINERS + 1  # jdoe3's row reused
+    boss = services.find_by_employee_number("B000")
+    assert all(p.manager_id == boss.id for p in db.session.scalars(db.select(Person).where(Person.id != boss.id)))
+
+    summary = services.run_due()
+    db.session.commit()
+    assert summary.done == JOINERS and summary.failed == summary.retrying == 0
+    assert len(group_members(hr, "agents")) == JOINERS
+    assert len(group_members(hr, "sales")) == JOINERS // 2 == len(group_members(hr, "support"))
+    assert all(a.secret_encrypted is None for a in db.session.scalars(db.select(DirectoryAction)))
+    assert _can_bind(hr, "jdoe3", outcome.applied["passwords"]["jdoe3"])
+
+
+def test_joins_that_fail_put_the_joiners_back_in_line_with_their_passwords(app, hr, monkeypatch):
+    _mappings()
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    apply = Gateway.apply
+
+    def no_joins(self, operations):
+        operations = list(operations)
+        if any(op.kind == "modify" and len(op.changes["member"][1]) > 1 for op in operations):
+            raise DirectoryUnreachable("The directory is restarting.")
+        return apply(self, operations)
+
+    monkeypatch.setattr(Gateway, "apply", no_joins)
+    summary = services.run_due()
+    db.session.commit()
+    # Each group's first joiner created it; everyone else's join waited and failed.
+    assert summary.unreachable and summary.retrying >= JOINERS - 3 and summary.done + summary.retrying == JOINERS
+    waiting = list(db.session.scalars(db.select(DirectoryAction).where(DirectoryAction.state == "pending")))
+    assert all(a.next_attempt_at and a.secret_encrypted and "unreachable" in a.last_error for a in waiting)
+    assert all(a.person.state == PersonState.ACTIVE for a in waiting)  # the account is there, the groups not yet
+
+    monkeypatch.setattr(Gateway, "apply", apply)
+    later = max(a.next_attempt_at for a in waiting) + timedelta(seconds=1)
+    summary = services.run_due(now=later)
+    db.session.commit()
+    assert summary.done == len(waiting) and summary.retrying == summary.failed == 0
+    assert len(group_members(hr, "agents")) == JOINERS
+    actions = list(db.session.scalars(db.select(DirectoryAction).where(DirectoryAction.kind == ActionKind.ONBOARD)))
+    assert all(a.state == ActionState.DONE and a.secret_encrypted is None for a in actions)
+    for action in waiting[:3]:  # the initial password HR was shown still works: it was not replaced
+        username = action.person.username
+        assert _can_bind(hr, username, outcome.applied["passwords"][username])
+
+
+def test_joiners_due_while_the_directory_is_down_wait_for_their_retry(app, hr):
+    _mappings()
+    csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    hr.stop()
+    try:
+        summary = services.run_due()
+        db.session.commit()
+    finally:
+        directory_support.start_slapd(hr.workdir, port=hr.port, admin_password=directory_support.ADMIN_PASSWORD)
+    assert summary.unreachable and summary.retrying == 1 and summary.done == 0
+    attempts = list(db.session.scalars(db.select(DirectoryAction.attempts).order_by(DirectoryAction.id)))
+    assert attempts[0] == 1 and set(attempts[1:]) == {0}  # only the step it tried counts an attempt
