@@ -6,7 +6,7 @@ that span fields and rows (kind-specific fields, uniqueness, the lifecycle, hold
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date, timedelta
 from typing import Any
 
@@ -383,8 +383,8 @@ def credentials() -> list[DeviceCredential]:
 @dataclass(frozen=True)
 class DeviceLogin:
     username: str
-    password: str = field(repr=False)          # never in a repr, a log line or a traceback's locals
-    enable_secret: str | None = field(repr=False)
+    password: str = dataclass_field(repr=False)          # never in a repr, a log line or a traceback's locals
+    enable_secret: str | None = dataclass_field(repr=False)
 
 
 def device_login(asset: Asset) -> DeviceLogin | None:
