@@ -253,13 +253,18 @@ def _extra_oids(oids: Any) -> dict[str, str]:
 
 
 def _thread_engine():
-    """This thread's event loop and SnmpEngine, made on its first SNMP poll."""
-    if getattr(_per_thread, "engine", None) is None:
+    """This thread's event loop and SnmpEngine, made on its first SNMP poll (again if the loop was closed).
+
+    The loop is made the thread's current loop on every use, not only at creation: the engine's dispatcher
+    looks it up, and other code on the same thread (an asyncio.run() elsewhere) may have replaced it."""
+    loop = getattr(_per_thread, "loop", None)
+    if getattr(_per_thread, "engine", None) is None or loop is None or loop.is_closed():
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
         _per_thread.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_per_thread.loop)  # the engine's dispatcher looks the loop up
+        asyncio.set_event_loop(_per_thread.loop)
         _per_thread.engine = SnmpEngine()
+    asyncio.set_event_loop(_per_thread.loop)
     return _per_thread.loop, _per_thread.engine
 
 
