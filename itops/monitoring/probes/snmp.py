@@ -16,6 +16,7 @@ every v3 poll it runs (the scheduler's pool threads and Celery worker threads al
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import re
 import threading
 import time
@@ -48,7 +49,20 @@ MAX_OIDS = 50
 _per_thread = threading.local()
 
 
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def probe(target: ProbeTarget, params: dict, timeout: float) -> ProbeResult:
+    if _loop_running_here():
+        # pysnmp (v3) runs its own event loop, which a thread that already runs one cannot (an async
+        # caller, or Playwright's sync API in the test process): such a poll gets a thread of its own.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snmp") as pool:
+            return pool.submit(probe, target, params, timeout).result()
     port = port_from(target, params, default=SNMP_PORT)
     extra_oids = _extra_oids(params.get("oids", {}))
     required = params.get("required_interfaces", [])
