@@ -22,7 +22,7 @@ from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
 from itops.core.database import utcnow
-from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.extensions import db
 
@@ -52,10 +52,7 @@ asset_checked_in = Namespace().signal("asset-checked-in")
 # --- reading -----------------------------------------------------------------------------------
 
 def get_asset(asset_id: int) -> Asset:
-    asset = db.session.get(Asset, asset_id)
-    if asset is None:
-        raise NotFound("No such asset.")
-    return asset
+    return found(db.session.get(Asset, asset_id), "asset")
 
 
 def get_asset_for(user: User, asset_id: int) -> Asset:
@@ -427,9 +424,7 @@ def enrollment_tokens() -> list[EnrollmentToken]:
 
 
 def revoke_enrollment_token(token_id: int, *, by) -> EnrollmentToken:
-    token = db.session.get(EnrollmentToken, token_id)
-    if token is None:
-        raise NotFound("No such enrollment token.")
+    token = found(db.session.get(EnrollmentToken, token_id), "enrollment token")
     if token.revoked_at is not None:
         raise Conflict("This enrollment token is already revoked.")
     token.revoked_at = utcnow()

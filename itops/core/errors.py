@@ -110,6 +110,22 @@ def _http_detail(exc: HTTPException) -> tuple[str, dict | None]:
     return description, None
 
 
+def found(row, what: str):
+    """`row` as looked up (e.g. db.session.get), or NotFound("No such <what>.") when there is none."""
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    return row
+
+
+def errors_onto_form(form, exc: ValidationFailed, *, fallback: str | None = None) -> None:
+    """A service's field messages shown on the form's fields of the same names (each message once);
+    messages for a name the form lacks go on the `fallback` field, if one is given."""
+    for name, messages in (exc.errors or {}).items():
+        field = form._fields.get(name) or (form._fields.get(fallback) if fallback else None)
+        if field is not None:
+            field.errors = list(field.errors or []) + [m for m in messages if m not in (field.errors or [])]
+
+
 def require_valid(form) -> None:
     """A posted form that must validate: otherwise 422 naming each field and its messages."""
     if not form.validate_on_submit():

@@ -12,11 +12,11 @@ from typing import Any, Callable
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
-from itops.core.errors import DomainError, NotFound, ValidationFailed
+from itops.core.errors import DomainError, ValidationFailed
 from itops.core.pagination import Page, keyset_page
 from itops.directory.choices import PersonState
 from itops.directory.ldap import Account, gateway
-from itops.directory.models import Batch, DirectoryAction, GroupMapping, Person
+from itops.directory.models import Batch, DirectoryAction, Person
 from itops.extensions import db
 from itops.tickets import queries as ticket_queries
 
@@ -146,10 +146,3 @@ def held_steps(batches: list[Batch]) -> dict[int, list[DirectoryAction]]:
                                          .order_by(DirectoryAction.effective_date, DirectoryAction.id)):
             steps[action.batch_id].append(action)
     return steps
-
-
-def get_group_mapping(mapping_id: int) -> GroupMapping:
-    mapping = db.session.get(GroupMapping, mapping_id)
-    if mapping is None:
-        raise NotFound("No such group mapping.")
-    return mapping

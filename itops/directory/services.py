@@ -30,7 +30,7 @@ from itops.core.auth import services as auth_services
 from itops.core.auth.directory import DirectoryAccount
 from itops.core.auth.models import User
 from itops.core.database import utcnow
-from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
 from itops.directory.batching import KnownGroups, StepRun
@@ -68,10 +68,7 @@ def _actor_id(by) -> int | None:
 # --- reading -----------------------------------------------------------------------------------
 
 def get_person(person_id: int) -> Person:
-    person = db.session.get(Person, person_id)
-    if person is None:
-        raise NotFound("No such person.")
-    return person
+    return found(db.session.get(Person, person_id), "person")
 
 
 def find_by_employee_number(number: str) -> Person | None:
@@ -108,17 +105,11 @@ def actions_of(person: Person) -> list[DirectoryAction]:
 
 
 def get_action(action_id: int) -> DirectoryAction:
-    action = db.session.get(DirectoryAction, action_id)
-    if action is None:
-        raise NotFound("No such directory action.")
-    return action
+    return found(db.session.get(DirectoryAction, action_id), "directory action")
 
 
 def get_batch(batch_id: int) -> Batch:
-    batch = db.session.get(Batch, batch_id)
-    if batch is None:
-        raise NotFound("No such batch.")
-    return batch
+    return found(db.session.get(Batch, batch_id), "batch")
 
 
 def batches_awaiting_approval() -> list[Batch]:
@@ -142,6 +133,10 @@ def live_account_count() -> int:
 def _require_admin(by) -> None:
     if isinstance(by, User) and not has_role(by, {Role.ADMIN}):
         raise Forbidden("Only administrators change group mappings, kit templates and guarded batches.")
+
+
+def get_group_mapping(mapping_id: int) -> GroupMapping:
+    return found(db.session.get(GroupMapping, mapping_id), "group mapping")
 
 
 def group_mappings() -> list[GroupMapping]:

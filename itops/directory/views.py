@@ -377,7 +377,7 @@ def _mappings_page(form: GroupMappingForm, mapping=None, status: int = 200):
 @bp.route("/mappings/<int:mapping_id>", methods=["GET", "POST"])
 @require_role(Role.ADMIN)
 def mappings(mapping_id: int | None = None):
-    mapping = queries.get_group_mapping(mapping_id) if mapping_id else None
+    mapping = services.get_group_mapping(mapping_id) if mapping_id else None
     form = GroupMappingForm(data={"department": mapping.department, "title": mapping.title,
                                   "groups": "\n".join(mapping.groups)} if mapping else None)
     if not form.validate_on_submit():
@@ -397,7 +397,7 @@ def mappings(mapping_id: int | None = None):
 @require_role(Role.ADMIN)
 def delete_mapping(mapping_id: int):
     require_valid(ConfirmForm())
-    services.delete_group_mapping(queries.get_group_mapping(mapping_id), by=current_user)
+    services.delete_group_mapping(services.get_group_mapping(mapping_id), by=current_user)
     flash("Mapping removed; accounts leave its groups at their next change or reconcile.", "success")
     return redirect(url_for("directory.mappings"))
 

@@ -17,7 +17,7 @@ from itops.assets import services as assets_services
 from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.database import utcnow
-from itops.core.errors import NotFound, ValidationFailed
+from itops.core.errors import NotFound, ValidationFailed, found
 from itops.extensions import db
 from itops.monitoring.choices import CheckKind, Health
 from itops.monitoring.health import Damping, in_window
@@ -198,10 +198,7 @@ def health_of(asset_id: int) -> AssetHealth:
 
 
 def get_check(check_id: int) -> Check:
-    check = db.session.get(Check, check_id)
-    if check is None:
-        raise NotFound("No such check.")
-    return check
+    return found(db.session.get(Check, check_id), "check")
 
 
 def current_health(asset_id: int) -> AssetHealth | None:

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from itops.assets import services as assets_services
 from itops.core.auth.forms import ConfirmForm
-from itops.core.errors import ValidationFailed, require_valid
+from itops.core.errors import ValidationFailed, errors_onto_form, require_valid
 from itops.core.policy import require_area
 from itops.monitoring import queries, services
 from itops.monitoring.choices import CheckKind, Health
@@ -58,12 +58,6 @@ def device(asset_id: int):
     return _device_page(asset_id)
 
 
-def _show_errors(form, exc: ValidationFailed) -> None:
-    for name, messages in (exc.errors or {}).items():
-        field = form._fields.get(name) or form.kind
-        field.errors = list(field.errors or []) + list(messages)
-
-
 @bp.post(f"/assets/<{ID}:asset_id>/checks")
 @require_area("monitoring")
 def add_check(asset_id: int):
@@ -74,7 +68,7 @@ def add_check(asset_id: int):
                                interval_seconds=form.interval_seconds.data, timeout_seconds=float(form.timeout_seconds.data),
                                by=current_user)
         except ValidationFailed as exc:
-            _show_errors(form, exc)
+            errors_onto_form(form, exc, fallback="kind")
         else:
             flash(f"{CheckKind(form.kind.data).label} check added; it runs at the next poll cycle.", "success")
             return redirect(url_for("monitoring.device", asset_id=asset_id))
@@ -109,7 +103,7 @@ def bulk_checks():
                     interval_seconds=form.interval_seconds.data, timeout_seconds=float(form.timeout_seconds.data),
                     by=current_user, dry_run=not apply)
             except ValidationFailed as exc:
-                _show_errors(form, exc)
+                errors_onto_form(form, exc, fallback="kind")
                 status = 422
             else:
                 if apply:

@@ -19,7 +19,7 @@ from itops.assets import services as assets_services
 from itops.core import audit, outbox
 from itops.core.auth.models import User
 from itops.core.database import utcnow
-from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.extensions import db
 from itops.tickets import attachments, sla
@@ -56,10 +56,7 @@ class Upload:
 # --- reading -----------------------------------------------------------------------------------
 
 def get_ticket(ticket_id: int) -> Ticket:
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound("No such ticket.")
-    return ticket
+    return found(db.session.get(Ticket, ticket_id), "ticket")
 
 
 def get_ticket_for(user: User, ticket_id: int) -> Ticket:

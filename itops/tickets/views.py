@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from itops.assets import services as assets_services
 from itops.core.auth import services as auth_services
 from itops.core.auth.forms import ConfirmForm
-from itops.core.errors import NotFound, ValidationFailed, require_valid
+from itops.core.errors import NotFound, ValidationFailed, errors_onto_form, require_valid
 from itops.core.policy import Role, require_area, require_role
 from itops.monitoring import services as monitoring_services
 from itops.tickets import attachments, queries, services
@@ -176,13 +176,6 @@ def _staff_requester_and_asset(form: NewTicketForm):
     return requester, asset_id
 
 
-def _show_service_errors(form, exc: ValidationFailed) -> None:
-    for name, messages in (exc.errors or {}).items():
-        field = form._fields.get(name)
-        if field is not None:
-            field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @require_area("tickets")
 def create():
@@ -199,7 +192,7 @@ def create():
                     priority=(form.priority.data or None) if staff else None)
             except ValidationFailed as exc:  # e.g. an attachment of a forbidden type: keep what was typed
                 problem = exc.detail
-                _show_service_errors(form, exc)
+                errors_onto_form(form, exc)
             else:
                 flash(f"Ticket {ticket.number} filed. You will get an email when IT answers.", "success")
                 return redirect(url_for("tickets.detail", ticket_id=ticket.id))

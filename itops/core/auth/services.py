@@ -14,7 +14,7 @@ from itops.core import audit
 from itops.core.auth.models import ApiToken, AuthSource, User
 from itops.core.crypto import new_secret_token, token_digest
 from itops.core.database import utcnow
-from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed, found
 from itops.core.policy import Role
 from itops.extensions import db
 
@@ -49,10 +49,7 @@ def normalise_username(username: str) -> str:
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
+    return found(db.session.get(User, user_id), "user")
 
 
 def find_user(username: str) -> User | None:
