@@ -17,7 +17,7 @@ from itops.monitoring.choices import Health
 from itops.monitoring.models import AssetHealth, Check, ConfigBackup
 from itops.monitoring.probes.ssh_pool import shared_pool
 from itops.tickets.models import Ticket
-from tests.conftest import sign_in
+from tests.conftest import csrf_token, sign_in
 
 
 def checks() -> list[Check]:
@@ -34,8 +34,7 @@ def tech(client, make_user):
 
 def test_it_staff_add_a_check_in_the_browser(client, tech, make_asset):
     switch = make_asset("switch", name="sw-9", management_address="127.0.0.1")
-    page = client.get(f"/monitoring/assets/{switch.id}").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    token = csrf_token(client, f"/monitoring/assets/{switch.id}")
     answer = client.post(f"/monitoring/assets/{switch.id}/checks", data={
         "csrf_token": token, "kind": "tcp", "port": "22", "interval_seconds": "30", "timeout_seconds": "2"})
     assert answer.status_code == 302
@@ -54,8 +53,7 @@ def test_it_staff_add_a_check_in_the_browser(client, tech, make_asset):
 ])
 def test_bad_checks_are_form_errors_and_write_nothing(client, tech, make_asset, form, message):
     switch = make_asset("switch", name="sw-bad", management_address="127.0.0.1")
-    page = client.get(f"/monitoring/assets/{switch.id}").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    token = csrf_token(client, f"/monitoring/assets/{switch.id}")
     answer = client.post(f"/monitoring/assets/{switch.id}/checks", data={
         "csrf_token": token, "interval_seconds": "60", "timeout_seconds": "5", **form})
     assert answer.status_code == 422
@@ -74,8 +72,7 @@ def test_employees_cannot_add_or_change_checks(client, make_user, make_asset):
     check = services.add_check(switch.id, "tcp", params={"port": 22}, by="test")
     db.session.commit()
     sign_in(client, make_user("employee"))
-    page = client.get("/tickets/").get_data(as_text=True)
-    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    token = csrf_token(client)
     assert client.post(f"/monitoring/assets/{switch.id}/checks",
                        data={"csrf_token": token, "kind": "tcp", "port": "22"}).status_code == 403
     assert client.post(f"/monitoring/checks/{check.id}/pause", data={"csrf_token": token}).status_code == 403
@@ -96,8 +93,7 @@ def test_a_paused_check_is_not_polled_and_a_removed_one_is_gone(client, tech, ma
     switch = make_asset("switch", name="sw-p", management_address="127.0.0.1")
     check = services.add_check(switch.id, "tcp", params={"port": 9}, by=tech)
     db.session.commit()
-    page = client.get(f"/monitoring/assets/{switch.id}").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    token = csrf_token(client, f"/monitoring/assets/{switch.id}")
     assert client.post(f"/monitoring/checks/{check.id}/pause", data={"csrf_token": token}).status_code == 302
     assert poll.run_cycle()["checks"] == 0
     assert client.post(f"/monitoring/checks/{check.id}/resume", data={"csrf_token": token}).status_code == 302
@@ -113,8 +109,7 @@ def test_one_check_added_to_every_matching_asset_after_a_preview(client, tech, m
     make_asset("router", name="ber-router", management_address="127.0.0.1", location="Berlin")
     services.add_check(berlin[0].id, "tcp", params={"port": 22}, by=tech)
     db.session.commit()
-    page = client.get("/monitoring/checks/bulk").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    token = csrf_token(client, "/monitoring/checks/bulk")
     form = {"csrf_token": token, "asset_kind": "switch", "location": "Berlin", "kind": "tcp", "port": "22",
             "interval_seconds": "60", "timeout_seconds": "3"}
     preview = client.post("/monitoring/checks/bulk", data={**form, "action": "preview"}).get_data(as_text=True)
