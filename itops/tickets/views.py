@@ -77,15 +77,17 @@ def _list_args() -> dict[str, str]:
     return {key: value for key, value in request.args.items() if key in LIST_ARGS and value}
 
 
-def _assign_choices(form, staff_people, teams) -> None:
+def _assign_choices(form, choices: services.ListChoices) -> None:
+    """Who and which team a ticket can go to: active IT staff and admins, active teams."""
     form.assignee_id.choices = [SelectChoice("", "Nobody")] + [
-        SelectChoice(person_id, f"{name} ({username})") for person_id, username, name in staff_people]
-    form.team_id.choices = [SelectChoice("", "No team")] + [SelectChoice(team_id, name) for team_id, name in teams]
+        SelectChoice(person_id, f"{name} ({username})") for person_id, username, name in choices.staff]
+    form.team_id.choices = [SelectChoice("", "No team")] + [
+        SelectChoice(team_id, name) for team_id, name, active in choices.teams if active]
 
 
 def _bulk_forms(choices: services.ListChoices):
     assign_form, status_form = BulkAssignForm(prefix="bulk"), BulkStatusForm(prefix="bulk")
-    _assign_choices(assign_form, choices.staff, [(i, name) for i, name, active in choices.teams if active])
+    _assign_choices(assign_form, choices)
     return assign_form, status_form
 
 
@@ -125,8 +127,7 @@ def _selected_ids() -> list[int]:
 @require_role(Role.IT_STAFF)
 def bulk_assign():
     form = BulkAssignForm(prefix="bulk")
-    _assign_choices(form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
-                    [(t.id, t.name) for t in services.teams()])
+    _assign_choices(form, services.list_choices(current_user))
     require_valid(form)
     count = services.bulk_assign(_selected_ids(), assignee_id=form.assignee_id.data, team_id=form.team_id.data,
                                  by=current_user)
@@ -243,8 +244,7 @@ def _detail(ticket, status: int = 200, **forms):
             context["reply_form"].body.data = services.render_canned(chosen, ticket, current_user)
         assign_form = forms.get("assign") or AssignForm(assignee_id=ticket.assignee_id, team_id=ticket.team_id,
                                                         formdata=None)
-        choices = services.list_choices(current_user)  # one light query instead of loading User rows
-        _assign_choices(assign_form, choices.staff, [(i, name) for i, name, active in choices.teams if active])
+        _assign_choices(assign_form, services.list_choices(current_user))  # one light query, no User rows
         context.update(
             canned=[(c, services.render_canned(c, ticket, current_user)) for c in canned],
             assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None),
@@ -291,8 +291,7 @@ def _staff_action(ticket_id: int, form, name: str):
 @require_role(Role.IT_STAFF)
 def assign(ticket_id: int):
     form = AssignForm()
-    _assign_choices(form, [(u.id, u.username, u.display_name) for u in services.staff_people()],
-                    [(t.id, t.name) for t in services.teams()])
+    _assign_choices(form, services.list_choices(current_user))
     ticket, refused = _staff_action(ticket_id, form, "assign")
     if refused:
         return refused
