@@ -105,10 +105,11 @@ def _run_on_celery(cycle: PollCycle, checks: list[Check], progress) -> dict[int,
 
     probe_check.app.conf.broker_url = current_app.config["ITOPS_CELERY_BROKER_URL"]
     db.session.commit()  # the workers must see the cycle they write outcomes for
+    slowest = max(check.timeout_seconds for check in checks)
     for check in checks:
         probe_check.apply_async(args=(cycle.id, check.id), queue=current_app.config["ITOPS_CELERY_QUEUE"],
-                                expires=max(c.timeout_seconds for c in checks) + 60)
-    deadline = time.monotonic() + max(c.timeout_seconds for c in checks) + current_app.config["ITOPS_CELERY_WAIT_SECONDS"]
+                                expires=slowest + 60)
+    deadline = time.monotonic() + slowest + current_app.config["ITOPS_CELERY_WAIT_SECONDS"]
     results: dict[int, ProbeResult] = {}
     while len(results) < len(checks) and time.monotonic() < deadline:
         db.session.rollback()  # a fresh snapshot each round (PostgreSQL and SQLite WAL both need one)
