@@ -161,6 +161,9 @@ def format_when(value) -> str:
 
 def _register_template_helpers(app: Flask) -> None:
     from itops.core.policy import AREA_ROLES, Role, can_use
+    from itops.core.templating import install_fast_html_params, select_options
+
+    install_fast_html_params()
 
     area_labels = {"assets": "Assets", "tickets": "Tickets", "monitoring": "Monitoring",
                    "directory": "Directory", "admin": "Admin"}
@@ -186,4 +189,5 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["fixed_url"] = fixed_url
+    app.jinja_env.globals["select_options"] = select_options
     app.jinja_env.filters["when"] = format_when
