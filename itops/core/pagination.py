@@ -55,18 +55,20 @@ def _after(sort: Sequence[tuple[ColumnElement, bool]], values: list):
 
 
 def keyset_page(query: Select, sort: Sequence[tuple[ColumnElement, bool]], *, cursor: str | None,
-                limit: int, key=None) -> Page:
-    """Fetch one page of `query` ordered by `sort`. `key(row)` gives a row's sort values."""
+                limit: int, key=None, rows: bool = False) -> Page:
+    """Fetch one page of `query` ordered by `sort`. `key(row)` gives a row's sort values.
+
+    Items are the query's first column (an entity), or whole rows with `rows`."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     if cursor:
         query = query.where(_after(sort, _decode(cursor, len(sort))))
     query = query.order_by(*[(c.desc() if d else c.asc()) for c, d in sort]).limit(limit + 1)
-    rows = list(db.session.scalars(query))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    items = db.session.execute(query).all() if rows else list(db.session.scalars(query))
+    has_more = len(items) > limit
+    items = items[:limit]
     next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
+    if has_more and items:
+        last = items[-1]
         values = key(last) if key else [getattr(last, c.key) for c, _ in sort]
         next_cursor = _encode(values)
-    return Page(items=rows, next_cursor=next_cursor, limit=limit)
+    return Page(items=items, next_cursor=next_cursor, limit=limit)

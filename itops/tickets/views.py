@@ -98,7 +98,7 @@ def index():
     choices = services.list_choices(current_user) if staff else None
     form = TicketFilterForm(request.args)
     filters = filters_from_request(form, choices.my_team_ids if choices else ())
-    page = queries.ticket_page(filters, cursor=request.args.get("cursor"))
+    page = queries.ticket_page(filters, cursor=request.args.get("cursor"), rows=True)
     # Rows link to "<prefix><id>": one url_for per page instead of one per row.
     context = {"page": page, "filters": filters, "form": form, "staff": staff, "choices": choices,
                "ticket_prefix": url_for("tickets.index")}
