@@ -10,13 +10,18 @@ from collections import defaultdict
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 from wtforms.fields.choices import SelectChoice
 
 from itops.assets import services as assets_services
 from itops.core.auth import services as auth_services
+from itops.core.auth.models import User
 from itops.core.auth.forms import ConfirmForm
 from itops.core.errors import NotFound, ValidationFailed, errors_onto_form, require_valid
 from itops.core.policy import Role, require_area, require_role
+from itops.extensions import db
 from itops.monitoring import services as monitoring_services
 from itops.tickets import attachments, queries, services
 from itops.tickets.display import TEMPLATE_GLOBALS
@@ -26,7 +31,10 @@ from itops.tickets.forms import (
     MAX_ID, MergeForm, NewTicketForm, PriorityForm, RateForm, ReplyForm, StatusForm, TeamForm, TicketFilterForm,
     checked_id,
 )
-from itops.tickets.models import TicketComment
+from itops.tickets.models import Ticket, TicketComment
+
+# Blank forms that the page only displays: the template writes one csrf_token() input per form itself.
+NO_CSRF = {"csrf": False}
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 # Ids in paths are 32-bit row ids: a bigger number is simply not found (404), never a database error.
@@ -220,11 +228,27 @@ def _linked_asset(ticket):
 
 
 
+def _load_ticket_people(ticket_id: int):
+    """The ticket with requester, assignee, team and category in one query instead of a lazy load each.
+    The caller keeps the result: the session holds loaded rows only while something refers to them, and
+    get_ticket_for then finds this one without SQL."""
+    return db.session.get(Ticket, ticket_id, options=[joinedload(Ticket.requester), joinedload(Ticket.assignee),
+                                                      joinedload(Ticket.team), joinedload(Ticket.category)])
+
+
+def _load_authors(items) -> list:
+    """The comment authors not loaded yet, in one query instead of a lazy load each (keep the result)."""
+    ids = {item.author_id for item in items if isinstance(item, TicketComment) and item.author_id}
+    missing = [i for i in ids if db.session.identity_map.get(identity_key(User, i)) is None]
+    return db.session.scalars(select(User).where(User.id.in_(missing))).all() if missing else []
+
+
 def _detail(ticket, status: int = 200, **forms):
     """The ticket page; `forms` replaces a blank form by a submitted one that carries errors."""
     staff = services.is_staff(current_user)
     items = [item for item in services.conversation(ticket, current_user)
              if staff or not (getattr(item, "internal", False) or getattr(item, "public", True) is False)]
+    authors = _load_authors(items)  # referred to until the page is rendered (see _load_ticket_people)
     files_by_comment = defaultdict(list)
     for item in services.attachments_of(ticket, current_user):
         files_by_comment[item.comment_id].append(item)
@@ -234,8 +258,8 @@ def _detail(ticket, status: int = 200, **forms):
     context = {"ticket": ticket, "staff": staff, "asset": asset, "asset_hidden": asset_hidden, "health": health,
                "items": [("comment" if isinstance(item, TicketComment) else "event", item) for item in items],
                "files_by_comment": files_by_comment, "is_requester": ticket.requester_id == current_user.id,
-               "reply_form": forms.get("reply") or ReplyForm(formdata=None),
-               "close_form": CloseForm(formdata=None), "rate_form": forms.get("rate") or RateForm(formdata=None),
+               "reply_form": forms.get("reply") or ReplyForm(formdata=None, meta=NO_CSRF),
+               "rate_form": forms.get("rate") or RateForm(formdata=None, meta=NO_CSRF),
                "reopen_days": current_app.config["ITOPS_TICKET_REOPEN_DAYS"]}
     if staff:
         canned = services.canned_responses()
@@ -243,21 +267,26 @@ def _detail(ticket, status: int = 200, **forms):
         if chosen is not None and "reply" not in forms:
             context["reply_form"].body.data = services.render_canned(chosen, ticket, current_user)
         assign_form = forms.get("assign") or AssignForm(assignee_id=ticket.assignee_id, team_id=ticket.team_id,
-                                                        formdata=None)
+                                                        formdata=None, meta=NO_CSRF)
         _assign_choices(assign_form, services.list_choices(current_user))  # one light query, no User rows
         context.update(
             canned=[(c, services.render_canned(c, ticket, current_user)) for c in canned],
-            assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None),
+            assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None, meta=NO_CSRF),
             allowed_statuses=TRANSITIONS[ticket.status_enum],
-            priority_form=forms.get("priority") or PriorityForm(priority=ticket.priority, formdata=None),
-            merge_form=forms.get("merge") or MergeForm(formdata=None))
-    return render_template("tickets/detail.html", **context), status
+            priority_form=forms.get("priority") or PriorityForm(priority=ticket.priority, formdata=None, meta=NO_CSRF),
+            merge_form=forms.get("merge") or MergeForm(formdata=None, meta=NO_CSRF))
+    page = render_template("tickets/detail.html", **context)
+    del authors
+    return page, status
 
 
 @bp.get(f"/<{ID}:ticket_id>")
 @require_area("tickets")
 def detail(ticket_id: int):
-    return _detail(services.get_ticket_for(current_user, ticket_id))
+    loaded = _load_ticket_people(ticket_id)
+    ticket = services.get_ticket_for(current_user, ticket_id)  # the access rule; finds `loaded` without SQL
+    del loaded
+    return _detail(ticket)
 
 
 @bp.post(f"/<{ID}:ticket_id>/reply")
