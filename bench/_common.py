@@ -137,6 +137,10 @@ class Server:
 
     gthread workers, as `make run` (itops.demo) serves the app; two workers by default. The server runs in
     its own session, so a Ctrl-C reaches the bench (which then stops the server) rather than gunicorn alone.
+
+    --preload: the app is built once in the master and the workers fork ready. Without it /healthz answered
+    as soon as the first worker had imported the app, every client's keep-alive connection went to that
+    worker while the second was still importing, and the bench measured one worker (one core, the GIL).
     """
 
     def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, threads: int = 8):
@@ -156,7 +160,7 @@ class Server:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{self.port}", "--workers", str(self.workers),
-                 "--worker-class", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5",
+                 "--worker-class", "gthread", "--threads", str(self.threads), "--preload", "--graceful-timeout", "5",
                  "--capture-output", "--no-control-socket", "app:app"],
                 env=self.env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
