@@ -6,6 +6,7 @@ Routes parse a form and call one service; who may do what on which ticket is the
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -85,18 +86,41 @@ def _list_args() -> dict[str, str]:
     return {key: value for key, value in request.args.items() if key in LIST_ARGS and value}
 
 
+# The choice lists below are built once per distinct list of staff, teams or categories (the same on
+# nearly every request) and shared, never changed, by the forms that offer them.
+
+@functools.lru_cache(maxsize=32)
+def _assign_select_choices(staff: tuple, teams: tuple) -> tuple[tuple, tuple]:
+    return ((SelectChoice("", "Nobody"), *(SelectChoice(person_id, f"{name} ({username})")
+                                           for person_id, username, name in staff)),
+            (SelectChoice("", "No team"), *(SelectChoice(team_id, name) for team_id, name, active in teams if active)))
+
+
+@functools.lru_cache(maxsize=32)
+def _filter_select_choices(categories: tuple, teams: tuple) -> tuple[tuple, tuple]:
+    def label(name, active):
+        return name if active else f"{name} (inactive)"
+    return ((SelectChoice("", "Any category"), *(SelectChoice(i, label(name, active)) for i, name, active in categories)),
+            (SelectChoice("", "Any team"), *(SelectChoice(i, label(name, active)) for i, name, active in teams)))
+
+
 def _assign_choices(form, choices: services.ListChoices) -> None:
     """Who and which team a ticket can go to: active IT staff and admins, active teams."""
-    form.assignee_id.choices = [SelectChoice("", "Nobody")] + [
-        SelectChoice(person_id, f"{name} ({username})") for person_id, username, name in choices.staff]
-    form.team_id.choices = [SelectChoice("", "No team")] + [
-        SelectChoice(team_id, name) for team_id, name, active in choices.teams if active]
+    form.assignee_id.choices, form.team_id.choices = _assign_select_choices(tuple(choices.staff), tuple(choices.teams))
 
 
 def _bulk_forms(choices: services.ListChoices):
-    assign_form, status_form = BulkAssignForm(prefix="bulk"), BulkStatusForm(prefix="bulk")
+    # Shown only; list.html writes their CSRF input, and a post builds and checks them anew.
+    assign_form, status_form = BulkAssignForm(prefix="bulk", meta=NO_CSRF), BulkStatusForm(prefix="bulk", meta=NO_CSRF)
     _assign_choices(assign_form, choices)
     return assign_form, status_form
+
+
+def _queue_urls(list_args: dict[str, str]) -> dict[str, str]:
+    """Each queue's link, keeping the other filters: one url_for with a placeholder queue, then each queue's
+    value (a plain word) in its place. Once encoded, "queue=%00" cannot occur anywhere else in the URL."""
+    url = url_for("tickets.index", **dict(list_args, queue="\0"))
+    return {queue.value: url.replace("queue=%00", f"queue={queue.value}", 1) for queue in Queue}
 
 
 @bp.get("/")
@@ -111,16 +135,13 @@ def index():
     context = {"page": page, "filters": filters, "form": form, "staff": staff, "choices": choices,
                "ticket_prefix": url_for("tickets.index")}
     if staff:
-        def label(name, active):
-            return name if active else f"{name} (inactive)"
-        form.category_id.choices = [SelectChoice("", "Any category")] + [
-            SelectChoice(i, label(name, active)) for i, name, active in choices.categories]
-        form.team_id.choices = [SelectChoice("", "Any team")] + [
-            SelectChoice(i, label(name, active)) for i, name, active in choices.teams]
+        form.category_id.choices, form.team_id.choices = _filter_select_choices(tuple(choices.categories),
+                                                                                tuple(choices.teams))
+        list_args = _list_args()
         context.update(zip(("bulk_assign", "bulk_status"), _bulk_forms(choices)),
                        team_names={i: name for i, name, _ in choices.teams},
                        category_names={i: name for i, name, _ in choices.categories},
-                       queues=list(Queue), list_args=_list_args())
+                       queues=list(Queue), list_args=list_args, queue_urls=_queue_urls(list_args))
     return render_template("tickets/list.html", **context)
 
 
