@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 from wtforms.fields.choices import SelectChoice
@@ -249,12 +249,18 @@ def _linked_asset(ticket):
 
 
 
+@functools.cache
+def _ticket_with_people_statement():
+    """Built once: SQLAlchemy keeps a statement's cache key, which it computes anew for each new statement."""
+    return select(Ticket).where(Ticket.id == bindparam("ticket_id")).options(
+        joinedload(Ticket.requester), joinedload(Ticket.assignee), joinedload(Ticket.team), joinedload(Ticket.category))
+
+
 def _load_ticket_people(ticket_id: int):
     """The ticket with requester, assignee, team and category in one query instead of a lazy load each.
     The caller keeps the result: the session holds loaded rows only while something refers to them, and
     get_ticket_for then finds this one without SQL."""
-    return db.session.get(Ticket, ticket_id, options=[joinedload(Ticket.requester), joinedload(Ticket.assignee),
-                                                      joinedload(Ticket.team), joinedload(Ticket.category)])
+    return db.session.scalars(_ticket_with_people_statement(), {"ticket_id": ticket_id}).first()
 
 
 def _load_authors(items) -> list:
