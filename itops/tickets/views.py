@@ -280,18 +280,22 @@ def _detail(ticket, status: int = 200, **forms):
     for item in services.attachments_of(ticket, current_user):
         files_by_comment[item.comment_id].append(item)
     asset, asset_hidden = _linked_asset(ticket)
+    open_for_replies = ticket.status != TicketStatus.CLOSED.value
+    may_rate = ticket.requester_id == current_user.id and ticket.resolved_at is not None and not ticket.rating
     # IT staff see the linked device's current health from monitoring (None when it is not monitored).
     health = monitoring_services.current_health(asset.id) if staff and asset is not None else None
     context = {"ticket": ticket, "staff": staff, "asset": asset, "asset_hidden": asset_hidden, "health": health,
                "items": [("comment" if isinstance(item, TicketComment) else "event", item) for item in items],
                "files_by_comment": files_by_comment, "is_requester": ticket.requester_id == current_user.id,
-               "reply_form": forms.get("reply") or ReplyForm(formdata=None, meta=NO_CSRF),
-               "rate_form": forms.get("rate") or RateForm(formdata=None, meta=NO_CSRF),
+               # Each blank form only where detail.html shows it (a closed ticket takes no reply, ...).
+               "reply_form": forms.get("reply") or (ReplyForm(formdata=None, meta=NO_CSRF) if open_for_replies
+                                                    else None),
+               "rate_form": forms.get("rate") or (RateForm(formdata=None, meta=NO_CSRF) if may_rate else None),
                "reopen_days": current_app.config["ITOPS_TICKET_REOPEN_DAYS"]}
     if staff:
         canned = services.canned_responses()
         chosen = next((c for c in canned if c.id == request.args.get("canned", type=int)), None)
-        if chosen is not None and "reply" not in forms:
+        if chosen is not None and "reply" not in forms and open_for_replies:
             context["reply_form"].body.data = services.render_canned(chosen, ticket, current_user)
         assign_form = forms.get("assign") or AssignForm(assignee_id=ticket.assignee_id, team_id=ticket.team_id,
                                                         formdata=None, meta=NO_CSRF)
@@ -301,7 +305,7 @@ def _detail(ticket, status: int = 200, **forms):
             assign_form=assign_form, status_form=forms.get("status") or StatusForm(formdata=None, meta=NO_CSRF),
             allowed_statuses=TRANSITIONS[ticket.status_enum],
             priority_form=forms.get("priority") or PriorityForm(priority=ticket.priority, formdata=None, meta=NO_CSRF),
-            merge_form=forms.get("merge") or MergeForm(formdata=None, meta=NO_CSRF))
+            merge_form=forms.get("merge") or (MergeForm(formdata=None, meta=NO_CSRF) if open_for_replies else None))
     page = render_template("tickets/detail.html", **context)
     del authors
     return page, status
