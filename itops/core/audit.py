@@ -56,9 +56,19 @@ def actor_label(actor) -> str:
 def record(action: str, object_type: str, object_id=None, *, summary: str, before: dict | None = None,
            after: dict | None = None, actor=None) -> AuditEntry:
     """Add an audit entry to the current transaction. `actor` defaults to the signed-in user."""
+    entry = AuditEntry(**values(action, object_type, object_id, summary=summary, before=before, after=after,
+                                actor=actor))
+    db.session.add(entry)
+    return entry
+
+
+def values(action: str, object_type: str, object_id=None, *, summary: str, before: dict | None = None,
+           after: dict | None = None, actor=None) -> dict:
+    """An audit entry's row, for `record` or, in a batch, `record_many`."""
     if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user
-    entry = AuditEntry(
+    return dict(
+        at=utcnow(),
         actor_id=getattr(actor, "id", None),
         actor_label=actor_label(actor),
         action=action,
@@ -69,8 +79,13 @@ def record(action: str, object_type: str, object_id=None, *, summary: str, befor
         after=_scrub(after),
         remote_addr=request.remote_addr if has_request_context() else None,
     )
-    db.session.add(entry)
-    return entry
+
+
+def record_many(rows: list[dict]) -> None:
+    """Write audit rows made by `values` now, in one statement, in the current transaction (a batch's
+    entries; whatever they name must be written already)."""
+    if rows:
+        db.session.connection().execute(AuditEntry.__table__.insert(), rows)
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:

@@ -1,9 +1,9 @@
-"""Database helpers shared by every model: UTC timestamps and SQLite connection settings."""
+"""Database helpers shared by every model: UTC timestamps, SQLite connection settings, ids for batches."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, false, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -65,3 +65,31 @@ def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     if type_ == "index" and name and name.startswith(SEARCH_INDEX_PREFIX):
         return False
     return True
+
+
+def assign_ids(session, model) -> None:
+    """Give the session's new rows of `model` their ids before they are written, so that the ORM sends them
+    in one executemany: without ids it inserts them one at a time on SQLite, to read each id back (SQLite
+    does not promise the order of RETURNING rows). For batches; a single row gains nothing.
+
+    PostgreSQL hands the ids out from the table's sequence. SQLite has one writer at a time: an empty
+    UPDATE takes the write lock (held to the end of the transaction) before the table's highest id is
+    read, so no one else can take the ids after it.
+    """
+    key = model.__table__.primary_key.columns[0]
+    pending = [obj for obj in session.new if isinstance(obj, model)]
+    waiting = [obj for obj in pending if getattr(obj, key.key) is None]
+    if len(waiting) < 2:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        ids = connection.execute(text("SELECT nextval(pg_get_serial_sequence(:table, :column)) "
+                                      "FROM generate_series(1, :count)"),
+                                 {"table": model.__table__.name, "column": key.name, "count": len(waiting)}).scalars()
+    else:
+        connection.execute(update(model.__table__).values({key.name: key}).where(false()))
+        top = max([connection.execute(select(func.max(key))).scalar() or 0,
+                   *(getattr(obj, key.key) or 0 for obj in pending)])
+        ids = range(top + 1, top + 1 + len(waiting))
+    for obj, new_id in zip(waiting, ids):
+        setattr(obj, key.key, new_id)

@@ -186,13 +186,12 @@ def _message_id_domain() -> str:
     return "itops.invalid"
 
 
-def queue(to: str, subject: str, body: str, *, dedup_key: str | None = None, headers: dict | None = None,
-          body_html: str | None = None) -> OutboxMessage | None:
-    """Add one message for one recipient to the current transaction (and flush it).
+def message(to: str, subject: str, body: str, *, dedup_key: str | None = None, headers: dict | None = None,
+            body_html: str | None = None) -> dict:
+    """One message for one recipient, checked, as the row `queue`/`queue_many` write.
 
-    Returns the new message, or None when a message with `dedup_key` was queued before. Raises
-    ValidationFailed for a bad address, a subject or header with a line break (header injection),
-    or a reserved header. The caller's boundary commits; a rollback drops the message.
+    Raises ValidationFailed for a bad address, a subject or header with a line break (header
+    injection), or a reserved header.
     """
     errors: dict = {}
     address = None
@@ -214,35 +213,52 @@ def queue(to: str, subject: str, body: str, *, dedup_key: str | None = None, hea
     clean_headers = _check_headers(headers, errors)
     if errors:
         raise ValidationFailed("The email cannot be queued: " + "; ".join(
-            message for messages in errors.values() for message in messages), errors=errors)
+            text for texts in errors.values() for text in texts), errors=errors)
 
     now = utcnow()
-    values = dict(
+    return dict(
         created_at=now, to_address=address, subject=subject.strip(), body_text=body, body_html=body_html,
         headers=clean_headers, dedup_key=dedup_key, state=OutboxState.PENDING.value, attempts=0,
         next_attempt_at=now, message_id=f"<{uuid.uuid4().hex}.outbox@{_message_id_domain()}>",
     )
+
+
+def queue(to: str, subject: str, body: str, *, dedup_key: str | None = None, headers: dict | None = None,
+          body_html: str | None = None) -> OutboxMessage | None:
+    """Add one message for one recipient to the current transaction (and flush it).
+
+    Returns the new message, or None when a message with `dedup_key` was queued before. Raises
+    ValidationFailed as `message` does. The caller's boundary commits; a rollback drops the message.
+    """
+    values = message(to, subject, body, dedup_key=dedup_key, headers=headers, body_html=body_html)
     # Core, on the session's connection (so in its transaction): the ORM's execution and reading the
     # row back would cost three times the insert itself, twice for every new ticket.
     new_id = db.session.connection().execute(_insert_statement(db.engine.dialect.name), values).scalar_one_or_none()
     if new_id is None:
-        log.debug("outbox: %s already queued, not queued again", dedup_key)
+        log.debug("outbox: %s already queued, not queued again", values["dedup_key"])
         return None
-    message = OutboxMessage(id=new_id, claim_token=None, claimed_at=None, last_error=None, sent_at=None, **values)
-    make_transient_to_detached(message)  # the row as just written: persistent, without a SELECT
-    db.session.add(message)
-    return message
+    row = OutboxMessage(id=new_id, claim_token=None, claimed_at=None, last_error=None, sent_at=None, **values)
+    make_transient_to_detached(row)  # the row as just written: persistent, without a SELECT
+    db.session.add(row)
+    return row
+
+
+def queue_many(messages: list[dict]) -> None:
+    """Add messages made by `message` to the current transaction in one statement (a batch of system
+    work); one whose dedup key was queued before is left out, as `queue` does."""
+    if messages:
+        db.session.connection().execute(_insert_statement(db.engine.dialect.name, returning=False), messages)
 
 
 @functools.cache
-def _insert_statement(dialect: str):
-    """INSERT ... ON CONFLICT (dedup_key) DO NOTHING RETURNING id, built once per database kind."""
+def _insert_statement(dialect: str, returning: bool = True):
+    """INSERT ... ON CONFLICT (dedup_key) DO NOTHING [RETURNING id], built once per database kind."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return (insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(OutboxMessage.id))
+    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedup_key"])
+    return statement.returning(OutboxMessage.id) if returning else statement
 
 
 def list_messages(*, state: str | None = None, limit: int = 50) -> list[OutboxMessage]:

@@ -8,11 +8,20 @@
 - joiners' group joins, sent as one modify per group (one directory write instead of one per person).
   A step whose joins are waiting is done in itops; if its joins then fail, it goes back to waiting (or
   failed) and converges again on its next run (the account exists, the missing joins are planned again).
-  Joins are sent before any step other than onboarding, and at the end of the run.
+  Joins are sent before any step other than onboarding, and at the end of the run;
+- for a run of joiners taken together (services._onboard_together), every account's operations queued on
+  the writer at once; the first write that fails stops the rest (they are not sent), and the joiners are
+  run again one by one;
+- for a long run of due steps (tasks.run_due_steps), writer processes (WriterProcesses): ldap3 builds and
+  encodes each request in Python, which in this process would wait for the GIL behind the itops side and
+  leave slapd idle. Two processes, each with its own connection, keep slapd writing while this process
+  writes the users, tickets and audit entries.
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation
@@ -20,10 +29,66 @@ from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway
 ALREADY_MEMBER = "attributeOrValueExists"   # how the gateway's refusal names "already a member"
 
 
+class NotSent(Exception):
+    """A joiner's operations were not sent: an earlier write of the same batch had failed."""
+
+
 def is_join(operation: LdapOperation) -> bool:
     """A modify that only adds members to an existing group."""
     return (operation.kind == "modify" and set(operation.changes or ()) == {"member"}
             and operation.changes["member"][0] == "add")
+
+
+class WriterProcesses:
+    """Processes that send joiners' operations during one long run of due steps; started on first use
+    (a run with no joiners to take together starts none), stopped by `close`."""
+
+    PROCESSES = 2
+    MIN_BATCH = 50   # fewer joiners are sent from this process: starting the writers would cost more
+
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+        self._pool: ProcessPoolExecutor | None = None
+        self._stopped = None
+
+    def start_batch(self) -> None:
+        if self._stopped is not None:
+            self._stopped.clear()
+
+    def submit(self, operations: list[LdapOperation]) -> Future:
+        if self._pool is None:
+            # spawn, not fork: this process has threads and database connections a fork would copy.
+            context = multiprocessing.get_context("spawn")
+            self._stopped = context.Event()
+            # The settings (bind password included) go to the children through the pipe, never argv or env.
+            self._pool = ProcessPoolExecutor(self.PROCESSES, mp_context=context, initializer=_start_writer,
+                                             initargs=(self.gateway.ldap, self.gateway.settings, self._stopped))
+        return self._pool.submit(_write, operations)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+_writer: tuple[Gateway, object] | None = None   # in a writer process: its gateway and the shared stop flag
+
+
+def _start_writer(ldap, settings, stopped) -> None:
+    global _writer
+    _writer = (Gateway(ldap, settings), stopped)
+
+
+def _write(operations: list[LdapOperation]) -> None:
+    """In a writer process: apply one joiner's operations, unless a write of the batch failed already."""
+    gateway, stopped = _writer
+    if stopped.is_set():
+        raise NotSent("not sent: an earlier write of the batch failed")
+    try:
+        gateway.apply(operations)
+    except Exception:
+        stopped.set()
+        raise
 
 
 class KnownGroups:
@@ -47,6 +112,7 @@ class KnownGroups:
 class StepRun:
     gateway: Gateway
     mappings: list
+    processes: WriterProcesses | None = None   # for batches of joiners, when the run has them
     joins: dict[str, list[tuple[object, str]]] = field(default_factory=dict)   # group DN -> [(action, member DN)]
     _writer: ThreadPoolExecutor | None = None
     _pending: Future | None = None
@@ -59,6 +125,8 @@ class StepRun:
         self.users: dict[str, object] | None = None   # itops users by username, read for the run's joiners
         self.kits: dict[str, list] = {}               # kit templates by department, as read in this run
         self.result: dict | None = None                # the step's operations, for run_step to record
+        self._stopped = threading.Event()              # a batch's write failed: send nothing more of it
+        self._use_processes = False                    # this batch goes through `processes`
 
     # -- groups that exist
 
@@ -74,10 +142,48 @@ class StepRun:
         self._step_joins = [(op.dn, action, member) for op in operations if defer_joins and is_join(op)
                             for member in op.changes["member"][1]]
         if now:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="directory-writer")
-            self._pending = self._writer.submit(self.gateway.apply, now)
+            self._pending = self._writing().submit(self.gateway.apply, now)
         return operations
+
+    def _writing(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="directory-writer")
+        return self._writer
+
+    # -- joiners taken together
+
+    def start_batch(self, size: int) -> None:
+        self._stopped.clear()
+        self._use_processes = self.processes is not None and size >= self.processes.MIN_BATCH
+        if self._use_processes:
+            self.processes.start_batch()
+
+    def submit(self, operations: list[LdapOperation]) -> Future | None:
+        """Queue a joiner's operations, all but its group joins (None: nothing to send)."""
+        now = [op for op in operations if not is_join(op)]
+        if not now:
+            return None
+        if self._use_processes:
+            return self.processes.submit(now)
+        return self._writing().submit(self._apply_unless_stopped, now)
+
+    def _apply_unless_stopped(self, operations: list[LdapOperation]) -> list[LdapOperation]:
+        if self._stopped.is_set():
+            raise NotSent("not sent: an earlier write of the batch failed")
+        try:
+            return self.gateway.apply(operations)
+        except Exception:
+            self._stopped.set()
+            raise
+
+    def keep_joins(self, action, operations: list[LdapOperation]) -> bool:
+        """A joiner taken together is done: its group joins wait for `send_joins`. True if it has any."""
+        joins = [(op.dn, member) for op in operations if is_join(op) for member in op.changes["member"][1]]
+        for group, member in joins:
+            self.joins.setdefault(group, []).append((action, member))
+        if joins:
+            self._waiting[id(action)] = action
+        return bool(joins)
 
     def finish(self) -> None:
         """Wait for the step's operations; their error (unreachable, refused) is the step's. Its joins wait

@@ -20,8 +20,9 @@ from typing import Any
 
 from flask import current_app
 from ldap3.utils.dn import parse_dn
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from itops.assets import services as assets_services
 from itops.assets.choices import AssetKind
@@ -29,11 +30,11 @@ from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.auth.directory import DirectoryAccount
 from itops.core.auth.models import User
-from itops.core.database import utcnow
+from itops.core.database import assign_ids, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
-from itops.directory.batching import KnownGroups, StepRun
+from itops.directory.batching import KnownGroups, NotSent, StepRun, WriterProcesses, is_join
 from itops.directory.choices import (
     LIVE_STATES, MAX_ATTEMPTS, OPEN_ACTION_STATES, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, ActionKind, ActionState,
     BatchKind, BatchState, PersonState,
@@ -45,6 +46,7 @@ from itops.directory.models import (
 from itops.directory.planning import Target, Wanted
 from itops.extensions import db
 from itops.tickets import services as tickets_services
+from itops.tickets.choices import Source
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ PENDING_RETURN = "pending_return"
 KIT_RESERVATION_DAYS = 30
 UNSET: Any = object()
 APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
+ONBOARD_TOGETHER = 200   # joiners written in one savepoint by one run of due steps
+PERSON_ONBOARDED = ("dn", "state", "user_id", "provisioning_ticket_id")   # what onboarding changes on the person
 
 
 def settings():
@@ -353,11 +357,14 @@ class Lookups:
         self.joiners.append((person, by, summary))
 
     def flush(self) -> None:
-        """Write what the batch added so far, in one flush, and the joiners' audit entries."""
+        """Write what the batch added so far with the joiners' audit entries, in one flush (ids given first,
+        for SQLite to take each kind of row in one statement)."""
+        assign_ids(db.session, Person)
+        assign_ids(db.session, DirectoryAction)
         db.session.flush()
         joiners, self.joiners = self.joiners, []
-        for person, by, summary in joiners:
-            audit.record("directory.onboard", "person", person.id, actor=by, summary=summary)
+        audit.record_many([audit.values("directory.onboard", "person", person.id, actor=by, summary=summary)
+                           for person, by, summary in joiners])
 
     def find(self, number: str | None) -> Person | None:
         number = (number or "").strip()
@@ -790,7 +797,9 @@ def _due_query(now: datetime, today: date):
 
 
 def _due_actions(now: datetime, today: date, limit: int | None) -> list[DirectoryAction]:
-    query = _due_query(now, today).options(selectinload(DirectoryAction.person))
+    # With what joiners' steps read: the person's manager (their account names them) and who asked.
+    query = _due_query(now, today).options(selectinload(DirectoryAction.person).selectinload(Person.manager),
+                                           selectinload(DirectoryAction.created_by))
     if limit:
         query = query.limit(limit)
     # Two runners at once (scheduler and a CLI run) must not take the same step: PostgreSQL skips
@@ -818,7 +827,7 @@ def _hold_unapproved_removals(actions: list[DirectoryAction], *, by) -> tuple[li
 
 
 def run_due(*, now: datetime | None = None, today: date | None = None, limit: int | None = None, progress=None,
-            by="system") -> RunSummary:
+            by="system", writers: WriterProcesses | None = None) -> RunSummary:
     """Run the steps that are due. The scheduler and `flask itops directory run-due` call this.
 
     A step the directory cannot take now (unreachable) is retried later with backoff, and the run
@@ -833,24 +842,33 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
         summary.held, summary.held_batch_id = batch.removals, batch.id
     if progress is not None:
         progress.set_total(len(actions))
-    run = StepRun(gateway(), group_mappings())
+    run = StepRun(gateway(), group_mappings(), processes=writers)
     _read_ahead(run, actions)
     for action in actions:  # every attempt counts, written in one flush; those the run does not reach give it back
         action.attempts += 1
     db.session.flush()
     reached = 0
     try:
-        for action in actions:
-            reached += 1
-            if action.kind_enum != ActionKind.ONBOARD:
-                _send_joins(run, summary, now)  # what follows may read or change those groups
-            outcome = run_step(action, now=now, by=by, run=run)
-            setattr(summary, outcome, getattr(summary, outcome) + 1)
-            if progress is not None:
-                progress.advance(message=f"{action.kind} "
-                                         f"{action.person.username if action.person else action.target_dn}: {outcome}")
-            if outcome == "retrying" and action.last_error and action.last_error.startswith("unreachable:"):
-                summary.unreachable = True
+        for segment in _segments(actions):
+            if len(segment) > 1 and _onboard_together(segment, run, now=now, by=by):
+                reached += len(segment)
+                summary.done += len(segment)
+                if progress is not None:
+                    progress.advance(len(segment), message=f"{len(segment)} joiners' accounts created")
+                continue
+            for action in segment:  # one by one: other steps, and joiners who could not go together
+                reached += 1
+                if action.kind_enum != ActionKind.ONBOARD:
+                    _send_joins(run, summary, now)  # what follows may read or change those groups
+                outcome = run_step(action, now=now, by=by, run=run)
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+                if progress is not None:
+                    who = action.person.username if action.person else action.target_dn
+                    progress.advance(message=f"{action.kind} {who}: {outcome}")
+                if outcome == "retrying" and action.last_error and action.last_error.startswith("unreachable:"):
+                    summary.unreachable = True
+                    break
+            if summary.unreachable:
                 break
         _send_joins(run, summary, now)
     finally:
@@ -858,6 +876,93 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
         for action in actions[reached:]:
             action.attempts -= 1
     return summary
+
+
+def _segments(actions: list[DirectoryAction]):
+    """The run's steps in order: consecutive joiners together (up to ONBOARD_TOGETHER), every other step alone."""
+    together: list[DirectoryAction] = []
+    for action in actions:
+        if action.kind_enum == ActionKind.ONBOARD and len(together) < ONBOARD_TOGETHER:
+            together.append(action)
+            continue
+        if together:
+            yield together
+        together = [action] if action.kind_enum == ActionKind.ONBOARD else []
+        if not together:
+            yield [action]
+    if together:
+        yield together
+
+
+def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: datetime, by) -> bool:
+    """Joiners in one go, in one savepoint: every account's operations go out over the run's writer lanes
+    while the itops side (users, provisioning tickets, audit entries) is written in a few statements for
+    all of them. False when they cannot all be done this way (a refusal, a lost directory, a joiner no
+    longer pending, a bug): then nothing of it is kept, and the caller runs the same steps one by one,
+    which converge on whatever was sent (an account that was added is found and left as it is)."""
+    if any(a.person is None or a.person.state_enum not in (PersonState.PENDING, *LIVE_STATES) for a in actions):
+        return False
+    savepoint = db.session.begin_nested()
+    run.start_batch(len(actions))
+    sent = []
+    try:
+        with db.session.no_autoflush:
+            planned = []
+            for action in actions:
+                password = crypto.decrypt(action.secret_encrypted) if action.secret_encrypted else \
+                    new_initial_password()
+                wanted, account = _wanted_for(action, password=password, apply_planned=True, run=run)
+                operations = planning.plan(gateway(), wanted, account, _existing_groups(wanted, run))
+                sent.append(run.submit(operations))
+                planned.append((action, wanted, operations, _mark_onboarded(action.person)))  # a manager for those after
+                _taken_as_written(action.person, PERSON_ONBOARDED)  # by _write_people, with the rest
+            users = _link_users([(action.person, wanted, dn) for action, wanted, _, dn in planned], run)
+            _open_provisioning_tickets([(action.person, action, user) for (action, *_), user in zip(planned, users)],
+                                       run=run)
+            entries = []
+            for (action, _, operations, _), user in zip(planned, users):
+                entries.append(_record_onboarded(action.person, user, by=by))
+                action.result = {"ldap": [op.as_dict() for op in operations]}
+                _done(action, now, keep_secret=any(is_join(op) for op in operations))
+            audit.record_many(entries)
+            _write_people([action.person for action in actions], PERSON_ONBOARDED)
+        db.session.flush()
+        for future in sent:
+            if future is not None:
+                future.result()
+    except BaseException as exc:
+        for future in sent:
+            if future is not None:
+                future.exception()  # wait for what was sent
+        savepoint.rollback()
+        run.failed()
+        if not isinstance(exc, Exception):
+            raise
+        if not isinstance(exc, (DomainError, DirectoryUnreachable, NotSent)):
+            log.exception("%d joiners could not be onboarded together; running them one by one", len(actions))
+        return False
+    savepoint.commit()
+    for action, _, operations, _ in planned:
+        run.keep_joins(action, operations)
+    return True
+
+
+def _write_people(people: list[Person], columns: tuple[str, ...]) -> None:
+    """These columns of many people's rows in one statement (the ORM writes rows of a table that refers to
+    itself, managers, one at a time), then taken as written by the session."""
+    table = Person.__table__
+    statement = update(table).where(table.c.id == bindparam("person_id")).values(
+        {name: bindparam(name) for name in columns})
+    db.session.connection().execute(statement, [{"person_id": person.id, **{name: getattr(person, name)
+                                                                           for name in columns}} for person in people])
+    for person in people:
+        _taken_as_written(person, columns)
+
+
+def _taken_as_written(person: Person, columns: tuple[str, ...]) -> None:
+    """The session takes these values as the row's, so its flush does not write them again."""
+    for name in columns:
+        set_committed_value(person, name, getattr(person, name))
 
 
 def _read_ahead(run: StepRun, actions: list[DirectoryAction]) -> None:
@@ -1011,6 +1116,8 @@ def _wanted_for(action: DirectoryAction, *, password: str | None, apply_planned:
             for name, value in action.planned.items():
                 setattr(person, name, value)
             db.session.flush()
+            if "manager_id" in action.planned:
+                db.session.expire(person, ["manager"])  # loaded with the step, before the move
         else:
             person = _draft_with(person, action.planned)
     if run is not None and person.username in run.accounts:
@@ -1094,14 +1201,24 @@ def _run_onboard(action: DirectoryAction, person: Person, *, by, run: StepRun | 
         raise Conflict(f"{person.display_name} is {person.state}; onboarding no longer applies.")
     password = crypto.decrypt(action.secret_encrypted) if action.secret_encrypted else new_initial_password()
     wanted = _converge(action, password=password, run=run)
-    dn = f"{gateway().flavour.rdn(person.username)},{gateway().people_dn}"
-    user = _link_user(person, wanted, dn, run)
-    _open_provisioning_ticket(person, action, by=by, run=run, user=user)
-    # The person's record changes once, after the flushes the user and the ticket needed.
-    person.dn, person.state = dn, (PersonState.LEAVING if person.end_date else PersonState.ACTIVE).value
+    dn = _mark_onboarded(person)
+    user = _link_users([(person, wanted, dn)], run)[0]
+    _open_provisioning_tickets([(person, action, user)], run=run)
+    audit.record_many([_record_onboarded(person, user, by=by)])
+
+
+def _mark_onboarded(person: Person) -> str:
+    """The joiner has an account now (undone with the step if it fails); returns its DN."""
+    person.dn = f"{gateway().flavour.rdn(person.username)},{gateway().people_dn}"
+    person.state = (PersonState.LEAVING if person.end_date else PersonState.ACTIVE).value
+    return person.dn
+
+
+def _record_onboarded(person: Person, user: User | None, *, by) -> dict:
+    """Links the joiner's user; returns the audit row."""
     if user is not None:
         person.user_id = user.id
-    audit.record("directory.account_created", "person", person.id, actor=by,
+    return audit.values("directory.account_created", "person", person.id, actor=by,
                  summary=f"account {person.username} created for {person.display_name}")
 
 
@@ -1137,32 +1254,38 @@ def _run_delete(action: DirectoryAction, person: Person, *, now: datetime, by, r
                  summary=f"account {person.username} of {person.display_name} deleted after the grace period")
 
 
-def _link_user(person: Person, wanted: Wanted, dn: str, run: StepRun | None = None) -> User | None:
-    """The itops user who signs in with this account (DN `dn`): made now, so tickets and assets can name
-    them; None when the account's groups give no itops role. The caller links it to the person."""
+def _link_users(joiners: list[tuple[Person, Wanted, str]], run: StepRun | None = None) -> list[User | None]:
+    """The itops users who sign in with these accounts (person, wanted state, DN): made now, in one flush, so
+    tickets and assets can name them; None for an account whose groups give no itops role. The caller links
+    each to its person."""
     ldap_settings = current_app.config["ITOPS_LDAP"]
     users = run.users if run is not None else None
-    if users is not None and person.username in users:
-        user = users[person.username]
-    else:
-        user = auth_services.find_user(person.username)
-    if user is None:
-        account = DirectoryAccount(dn=dn, username=person.username, display_name=person.display_name,
-                                   email=person.email, groups=frozenset(g.lower() for g in wanted.groups),
-                                   locked=False)
-        role = account.role(ldap_settings)
-        if role is None:
-            return None  # no itops role: they never sign in, and the link is made if they ever do
-        user = auth_services.sync_directory_user(account, role, None)
+    linked: list[User | None] = []
+    new: list[tuple[int, tuple]] = []
+    for person, wanted, dn in joiners:
+        if users is not None and person.username in users:
+            user = users[person.username]
+        else:
+            user = auth_services.find_user(person.username)
+        if user is None:
+            account = DirectoryAccount(dn=dn, username=person.username, display_name=person.display_name,
+                                       email=person.email, groups=frozenset(g.lower() for g in wanted.groups),
+                                       locked=False)
+            role = account.role(ldap_settings)
+            if role is not None:  # else they never sign in, and the link is made if they ever do
+                new.append((len(linked), (account, role, None)))
+        else:
+            if not user.active:
+                auth_services.set_active(user, True, by="system")
+            # A username given again after the retention period: the old, deleted person lets go of the user.
+            db.session.execute(update(Person).where(Person.user_id == user.id, Person.id != person.id)
+                               .values(user_id=None))
+        linked.append(user)
+    for (index, _), user in zip(new, auth_services.sync_directory_users([entry for _, entry in new])):
+        linked[index] = user
         if users is not None:
             users[user.username] = user
-    else:
-        if not user.active:
-            auth_services.set_active(user, True, by="system")
-        # A username given again after the retention period: the old, deleted person lets go of the user.
-        db.session.execute(update(Person).where(Person.user_id == user.id, Person.id != person.id)
-                           .values(user_id=None))
-    return user
+    return linked
 
 
 # --- assets and tickets follow the person ------------------------------------------------------
@@ -1173,39 +1296,50 @@ def _ticket_requester(action: DirectoryAction, person: Person, user: User | None
     return action.created_by or user or person.user
 
 
-def _open_provisioning_ticket(person: Person, action: DirectoryAction, *, by, run: StepRun | None = None,
-                              user: User | None = None) -> None:
-    key = f"directory:provision:{person.id}"
-    if person.provisioning_ticket_id is not None:
-        return
-    # Nothing pending is a ticket, so these look-ups need not flush first: the ticket's own flush writes it all.
-    with db.session.no_autoflush:
-        if tickets_services.find_by_dedup_key(key) is not None:
-            return
-    requester = _ticket_requester(action, person, user)
-    if requester is None:
-        log.warning("no requester for the provisioning ticket of person %s", person.id)
-        return
-    lines = []
+def _open_provisioning_tickets(joiners: list[tuple[Person, DirectoryAction, User | None]], *,
+                               run: StepRun | None = None) -> None:
+    """One provisioning ticket per joiner (person, step, their user if any) who has none yet, all filed together,
+    listing their department's kit with matching in-stock assets reserved."""
+    joiners = [j for j in joiners if j[0].provisioning_ticket_id is None]
+    # Nothing pending is a ticket, so this look-up need not flush first: the tickets' own flush writes it all.
+    taken = tickets_services.taken_dedup_keys([_provisioning_key(person) for person, _, _ in joiners])
+    new, owners = [], []
+    for person, action, user in joiners:
+        if _provisioning_key(person) in taken:
+            continue
+        requester = _ticket_requester(action, person, user)
+        if requester is None:
+            log.warning("no requester for the provisioning ticket of person %s", person.id)
+            continue
+        new.append(tickets_services.NewTicket(requester, title=f"Prepare equipment for {person.display_name}",
+                                              body=_provisioning_body(person, run), dedup_key=_provisioning_key(person)))
+        owners.append(person)
+    for person, ticket in zip(owners, tickets_services.file_tickets(new, source=Source.DIRECTORY)):
+        if ticket is not None:
+            person.provisioning_ticket_id = ticket.id
+
+
+def _provisioning_key(person: Person) -> str:
+    return f"directory:provision:{person.id}"
+
+
+def _provisioning_body(person: Person, run: StepRun | None) -> str:
+    """What IT prepares: the department's kit (read once per department in a run), reserving what is in stock."""
     if run is None:
         kit = kit_for(person.department)
-    else:  # read once per department in a run
+    else:
         kit = run.kits.get(_norm(person.department))
         if kit is None:
             kit = run.kits[_norm(person.department)] = kit_for(person.department)
+    lines = []
     for item in kit:
         reserved = _reserve_kit_item(person, item)
         what = item["model"] or item["kind"].replace("_", " ")
         lines.append(f"- {what}: " + (f"reserved {reserved.tag} ({reserved.name})" if reserved else
                                       "none in stock, order one"))
-    body = (f"{person.display_name} ({person.username}) starts on {person.start_date} in "
+    return (f"{person.display_name} ({person.username}) starts on {person.start_date} in "
             f"{person.department or 'no department'} as {person.title or 'staff'}.\n\n"
             + ("Standard kit:\n" + "\n".join(lines) if lines else "No kit template for this department."))
-    with db.session.no_autoflush:
-        ticket = tickets_services.create_ticket(requester, title=f"Prepare equipment for {person.display_name}",
-                                                body=body, category_id=None, impact="medium", urgency="medium",
-                                                by=requester, source="directory", dedup_key=key)
-    person.provisioning_ticket_id = ticket.id
 
 
 def _reserve_kit_item(person: Person, item: dict):

@@ -7,6 +7,8 @@ from flask import current_app
 
 from itops.core import jobs
 from itops.directory import services
+from itops.directory.batching import WriterProcesses
+from itops.directory.ldap import gateway
 from itops.extensions import db
 
 RECONCILE_JOB = "directory.reconcile"
@@ -18,16 +20,20 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
     """Run every due step, committing after each chunk (this is a task boundary), until none is left
     or the directory is unreachable (the rest wait for their retry time)."""
     totals = services.RunSummary()
-    while True:
-        summary = services.run_due(limit=CHUNK, by=by)
-        db.session.commit()
-        for name in ("done", "failed", "retrying", "held"):
-            setattr(totals, name, getattr(totals, name) + getattr(summary, name))
-        totals.unreachable = totals.unreachable or summary.unreachable
-        if on_chunk is not None:
-            on_chunk(summary)
-        if summary.unreachable or summary.done + summary.failed + summary.retrying == 0:
-            return totals.as_dict()
+    writers = WriterProcesses(gateway())  # started only if a chunk has joiners to take together
+    try:
+        while True:
+            summary = services.run_due(limit=CHUNK, by=by, writers=writers)
+            db.session.commit()
+            for name in ("done", "failed", "retrying", "held"):
+                setattr(totals, name, getattr(totals, name) + getattr(summary, name))
+            totals.unreachable = totals.unreachable or summary.unreachable
+            if on_chunk is not None:
+                on_chunk(summary)
+            if summary.unreachable or summary.done + summary.failed + summary.retrying == 0:
+                return totals.as_dict()
+    finally:
+        writers.close()
 
 
 def scheduled_run_due() -> dict:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from itops.assets import services as assets_services
 from itops.core import audit, outbox
 from itops.core.auth.models import User
-from itops.core.database import utcnow
+from itops.core.database import assign_ids, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.extensions import db
@@ -245,25 +245,31 @@ def ticket_url(ticket: Ticket) -> str:
     return f"{current_app.config['ITOPS_BASE_URL'].rstrip('/')}/tickets/{ticket.id}"
 
 
-def _mail(to: str | None, ticket: Ticket, subject: str, body: str, key: str) -> None:
+def _mail(to: str | None, ticket: Ticket, subject: str, body: str, key: str, into: list | None = None) -> None:
+    """Queue a notice now, or add it to `into` for one insert with others (filing many tickets)."""
     if not to:
         return
     try:
-        outbox.queue(to, f"[itops {ticket.number}] {subject}"[:250],
-                     f"{body}\n\n{ticket.number}: {ticket.title}\n{ticket_url(ticket)}\n",
-                     dedup_key=f"ticket:{ticket.id}:{key}:{to}"[:200])
+        message = outbox.message(to, f"[itops {ticket.number}] {subject}"[:250],
+                                 f"{body}\n\n{ticket.number}: {ticket.title}\n{ticket_url(ticket)}\n",
+                                 dedup_key=f"ticket:{ticket.id}:{key}:{to}"[:200])
     except ValidationFailed:
         # A person with an unusable address must not stop the ticket change; the mail is skipped.
         log.warning("ticket %s: not mailing %r: the address is not usable", ticket.id, to)
+        return
+    if into is None:
+        outbox.queue_many([message])
+    else:
+        into.append(message)
 
 
-def _notify_team(ticket: Ticket, subject: str, body: str, key: str) -> None:
+def _notify_team(ticket: Ticket, subject: str, body: str, key: str, into: list | None = None) -> None:
     if ticket.assignee is not None:
-        _mail(ticket.assignee.email, ticket, subject, body, key)
+        _mail(ticket.assignee.email, ticket, subject, body, key, into)
     elif ticket.team is not None:
         recipients = [ticket.team.email] if ticket.team.email else [m.email for m in ticket.team.members]
         for address in filter(None, recipients):
-            _mail(address, ticket, subject, body, key)
+            _mail(address, ticket, subject, body, key, into)
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -272,12 +278,16 @@ def _event(ticket: Ticket, kind: EventKind, by, summary: str, *, public: bool = 
            at: datetime | None = None) -> TicketEvent:
     """An activity line; the ticket counts as updated at its time (a new ticket's: no UPDATE)."""
     at = at or utcnow()
-    event = TicketEvent(ticket_id=ticket.id, at=at, kind=kind.value, actor_id=getattr(by, "id", None),
-                        actor_label=audit.actor_label(by), summary=summary[:500], public=public)
+    event = TicketEvent(**_event_values(ticket.id, kind, by, summary, public=public, at=at))
     db.session.add(event)
     if ticket.updated_at != at:  # a new ticket's first line has its time already: nothing to update
         ticket.updated_at = at
     return event
+
+
+def _event_values(ticket_id: int, kind: EventKind, by, summary: str, *, public: bool = True, at: datetime) -> dict:
+    return dict(ticket_id=ticket_id, at=at, kind=kind.value, actor_id=getattr(by, "id", None),
+                actor_label=audit.actor_label(by), summary=summary[:500], public=public)
 
 
 # --- creating ------------------------------------------------------------------------------------
@@ -311,6 +321,45 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
                   asset_id: int | None = None, uploads: list[Upload] = (), by: User, source: Source = Source.WEB,
                   priority: str | None = None, dedup_key: str | None = None) -> Ticket:
     """File a ticket. The requester's role decides what they may set: priority is staff-only."""
+    ticket = _new_ticket(requester, title=title, body=body, category_id=category_id, impact=impact, urgency=urgency,
+                         asset_id=asset_id, by=by, source=source, priority=priority, dedup_key=dedup_key)
+    if dedup_key and db.session.scalar(select(Ticket.id).where(Ticket.dedup_key == dedup_key)):
+        raise Conflict("A ticket for this already exists.")
+    _file([(ticket, by)], uploads=[u for u in uploads if u.filename])
+    return ticket
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket that system work (a batch of joiners) files for `requester`, who files it (`by`) too."""
+    requester: User
+    title: str
+    body: str
+    dedup_key: str | None = None
+    impact: str = Level.MEDIUM.value
+    urgency: str = Level.MEDIUM.value
+
+
+def file_tickets(new: list[NewTicket], *, source: Source) -> list[Ticket | None]:
+    """File many tickets as `create_ticket` files one, in a few statements for all of them. A ticket whose
+    dedup key is already taken is not filed again: None in its place."""
+    taken = taken_dedup_keys([n.dedup_key for n in new if n.dedup_key])
+    now, due_times = utcnow(), {}
+    tickets = [None if n.dedup_key in taken else
+               _new_ticket(n.requester, title=n.title, body=n.body, category_id=None, impact=n.impact,
+                           urgency=n.urgency, by=n.requester, source=source, dedup_key=n.dedup_key, now=now,
+                           due_times=due_times)
+               for n in new]
+    filings = [(t, t.requester) for t in tickets if t is not None]
+    if filings:
+        _file(filings)
+    return tickets
+
+
+def _new_ticket(requester: User, *, title: str, body: str, category_id: int | None, impact: str, urgency: str,
+                by: User, source: Source, asset_id: int | None = None, priority: str | None = None,
+                dedup_key: str | None = None, now: datetime | None = None, due_times: dict | None = None) -> Ticket:
+    """A checked, unsaved ticket. `due_times` keeps the SLA due times of tickets filed at the same `now`."""
     title, body = _text(title, "title", TITLE_MAX), _text(body, "body", BODY_MAX)
     try:
         impact_level, urgency_level = Level(impact), Level(urgency)
@@ -332,32 +381,61 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
     if asset_id is not None:
         # A requester links only what they hold; IT staff may link any asset.
         asset = assets_services.get_asset_for(by if is_staff(by) else requester, asset_id)
-    if dedup_key and db.session.scalar(select(Ticket.id).where(Ticket.dedup_key == dedup_key)):
-        raise Conflict("A ticket for this already exists.")
     chosen = Priority(priority) if priority else priority_for(impact_level, urgency_level)
-    now = utcnow()
+    now = now or utcnow()
     ticket = Ticket(title=title, body=body, requester=requester, category=category, asset_id=asset.id if asset else None,
                     impact=impact_level.value, urgency=urgency_level.value, priority=chosen.value,
                     priority_rank=chosen.rank, status=TicketStatus.NEW.value, is_open=True, source=Source(source).value,
                     dedup_key=dedup_key, team=category.default_team if category else None,
                     assignee=category.default_assignee if category else None, paused_minutes=0, created_at=now,
                     updated_at=now, response_breached=False, resolution_breached=False)
-    _set_due_times(ticket)
-    db.session.add(ticket)
-    db.session.flush()  # the id, for the activity line, the audit entry and the mails
-    _attach(ticket, list(uploads), by)
-    _event(ticket, EventKind.CREATED, by, f"filed by {requester.display_name} ({chosen.label} priority)", at=now)
-    audit.record("ticket.create", "ticket", ticket.id, summary=f"ticket {ticket.number} filed: {title}", actor=by)
-    _mail(requester.email, ticket, "We have your request",
-          f"Hello {requester.display_name},\n\nwe received your request and will answer by "
-          f"{ticket.first_response_due:%Y-%m-%d %H:%M} UTC.", "created")
-    _notify_team(ticket, "New ticket", f"{requester.display_name} filed a {chosen.label.lower()} priority ticket:\n\n"
-                 f"{body[:2000]}", "created-team")
+    if due_times is None:
+        _set_due_times(ticket)
+    else:
+        if chosen not in due_times:
+            _set_due_times(ticket)
+            due_times[chosen] = ticket.first_response_due, ticket.resolution_due
+        ticket.first_response_due, ticket.resolution_due = due_times[chosen]
     return ticket
+
+
+def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = ()) -> None:
+    """Write new tickets, each with who files it (one INSERT for all), with their first activity line,
+    audit entry and notices."""
+    db.session.add_all(ticket for ticket, _ in filings)
+    assign_ids(db.session, Ticket)
+    db.session.flush()  # the ids, for the activity lines, the audit entries and the mails
+    mails: list[dict] = []
+    events, entries = [], []
+    for ticket, by in filings:
+        requester, chosen = ticket.requester, Priority(ticket.priority)
+        if uploads:
+            _attach(ticket, list(uploads), by)
+        # Rows written at once (the ticket is), not objects for the session's next flush: cheaper by far.
+        events.append(_event_values(ticket.id, EventKind.CREATED, by, f"filed by {requester.display_name} "
+                                    f"({chosen.label} priority)", at=ticket.created_at))
+        entries.append(audit.values("ticket.create", "ticket", ticket.id, actor=by,
+                                    summary=f"ticket {ticket.number} filed: {ticket.title}"))
+        _mail(requester.email, ticket, "We have your request",
+              f"Hello {requester.display_name},\n\nwe received your request and will answer by "
+              f"{ticket.first_response_due:%Y-%m-%d %H:%M} UTC.", "created", mails)
+        _notify_team(ticket, "New ticket", f"{requester.display_name} filed a {chosen.label.lower()} priority "
+                     f"ticket:\n\n{ticket.body[:2000]}", "created-team", mails)
+    db.session.connection().execute(TicketEvent.__table__.insert(), events)
+    audit.record_many(entries)
+    outbox.queue_many(mails)
 
 
 def find_by_dedup_key(key: str) -> Ticket | None:
     return db.session.scalar(select(Ticket).where(Ticket.dedup_key == key))
+
+
+def taken_dedup_keys(keys: list[str]) -> set[str]:
+    """Which of these dedup keys a ticket has already."""
+    taken: set[str] = set()
+    for start in range(0, len(keys), 500):
+        taken.update(db.session.scalars(select(Ticket.dedup_key).where(Ticket.dedup_key.in_(keys[start:start + 500]))))
+    return taken
 
 
 # --- conversation --------------------------------------------------------------------------------

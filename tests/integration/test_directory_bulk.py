@@ -3,15 +3,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from ldap3 import NONE, Connection, Server
 
-from itops.directory import csv_io, services
+from itops.core.audit import AuditEntry
+from itops.core.auth.models import User
+from itops.directory import csv_io, services, tasks
+from itops.directory.batching import WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
 from itops.extensions import db
+from itops.tickets.models import Ticket
 from tests.integration import directory_support
-from tests.integration.directory_support import TODAY, group_members
+from tests.integration.directory_support import TODAY, entry, group_members
 
 hr, own_slapd = directory_support.hr, directory_support.own_slapd  # this module's slapd and settings
 
@@ -116,3 +121,84 @@ def test_joiners_due_while_the_directory_is_down_wait_for_their_retry(app, hr):
     assert summary.unreachable and summary.retrying == 1 and summary.done == 0
     attempts = list(db.session.scalars(db.select(DirectoryAction.attempts).order_by(DirectoryAction.id)))
     assert attempts[0] == 1 and set(attempts[1:]) == {0}  # only the step it tried counts an attempt
+
+
+def _run_due(through: str) -> dict:
+    """One run of the due steps: by services.run_due (writes from a thread of this process) or by
+    tasks.run_due_steps (joiners' writes from writer processes)."""
+    if through == "processes":
+        return tasks.run_due_steps(by="scheduler")
+    summary = services.run_due()
+    db.session.commit()
+    return summary.as_dict()
+
+
+def test_joiners_go_together_in_a_few_statements_each_with_user_ticket_and_audit(app, hr):
+    _mappings()
+    csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    statements = []
+    listener = lambda *args: statements.append(" ".join(args[2].split()[:3]))  # noqa: E731
+    db.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        summary = services.run_due()
+    finally:
+        db.event.remove(db.engine, "before_cursor_execute", listener)
+    db.session.commit()
+    assert summary.done == JOINERS and summary.failed == summary.retrying == 0
+    # One insert per kind of row for the whole batch, not one per joiner.
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) < 12, inserts
+    db.session.expire_all()  # what the database has
+    people = list(db.session.scalars(db.select(Person).order_by(Person.id)))
+    assert all(p.state == PersonState.ACTIVE and p.user is not None and p.provisioning_ticket_id for p in people)
+    assert len({p.provisioning_ticket_id for p in people}) == JOINERS
+    created = db.session.scalar(db.select(db.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "directory.account_created"))
+    assert created == JOINERS
+    assert people[5].user.directory_dn == people[5].dn == f"uid={people[5].username},{hr.people_dn}"
+
+
+@pytest.mark.parametrize("through", ["thread", "processes"])
+def test_a_refused_write_in_a_batch_runs_the_joiners_one_by_one_and_nothing_is_doubled(app, hr, monkeypatch,
+                                                                                     through):
+    """An account made behind itops' back after the run read the directory: its add is refused, the batch
+    is undone in itops, and the joiners run one by one, converging on the accounts already added."""
+    _mappings()
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    late = sorted(outcome.applied["passwords"])[JOINERS // 2]
+    connection = hr.admin_connection()
+    person = services.find_by_username(late)
+    assert connection.add(f"uid={late},{hr.people_dn}", ["inetOrgPerson"],
+                          {"uid": late, "cn": "Made by hand", "sn": "Hand", "employeeNumber": person.employee_number})
+    connection.unbind()
+    monkeypatch.setattr(Gateway, "find_accounts", lambda self, names: {})  # the run's read missed it
+
+    summary = _run_due(through)
+    assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
+    db.session.expire_all()
+    assert entry(hr, late)["cn"] == [person.display_name]  # converged by the one-by-one run
+    assert len(group_members(hr, "agents")) == JOINERS
+    tickets = db.session.scalar(db.select(db.func.count()).select_from(Ticket).where(Ticket.source == "directory"))
+    assert tickets == JOINERS
+    users = db.session.scalar(db.select(db.func.count()).select_from(User).where(User.source == "directory"))
+    assert users == JOINERS
+    assert _can_bind(hr, late, outcome.applied["passwords"][late])
+
+
+def test_a_long_run_sends_joiners_from_writer_processes(app, hr):
+    _mappings()
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    assert JOINERS >= WriterProcesses.MIN_BATCH  # so this run starts them
+    summary = _run_due("processes")
+    assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
+    db.session.expire_all()
+    people = list(db.session.scalars(db.select(Person)))
+    assert all(p.state == PersonState.ACTIVE and p.dn and p.user_id and p.provisioning_ticket_id for p in people)
+    assert len(group_members(hr, "agents")) == JOINERS
+    some = people[7].username
+    assert entry(hr, some)["employeeNumber"] == [people[7].employee_number]
+    assert _can_bind(hr, some, outcome.applied["passwords"][some])
+    assert all(a.secret_encrypted is None for a in db.session.scalars(db.select(DirectoryAction)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from itops.core import audit
 from itops.core.auth.models import ApiToken, AuthSource, User
 from itops.core.crypto import new_secret_token, token_digest
-from itops.core.database import utcnow
+from itops.core.database import assign_ids, utcnow
 from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed, found
 from itops.core.policy import Role
 from itops.extensions import db
@@ -210,27 +211,36 @@ def import_directory_user(username: str) -> User | None:
 
 def sync_directory_user(account, role: Role, user: User | None) -> User:
     """The local user row mirrors the directory entry: name, email, DN and role."""
-    if user is None:
-        user = User(username=account.username, source=AuthSource.DIRECTORY, role=role.value,
-                    display_name=account.display_name)
-        db.session.add(user)
-        created = True
-    else:
-        created = False
-    before = user_summary(user) if not created else None
-    user.display_name = account.display_name
-    user.email = account.email
-    user.directory_dn = account.dn
-    user.role = role.value
+    return sync_directory_users([(account, role, user)])[0]
+
+
+def sync_directory_users(entries: list[tuple[Any, Role, User | None]]) -> list[User]:
+    """`sync_directory_user` for many (account, role, user or None) at once, in one flush (a batch of joiners)."""
+    synced = []
+    for account, role, user in entries:
+        before = None if user is None else user_summary(user)
+        if user is None:
+            user = User(username=account.username, source=AuthSource.DIRECTORY, role=role.value,
+                        display_name=account.display_name)
+            db.session.add(user)
+        user.display_name = account.display_name
+        user.email = account.email
+        user.directory_dn = account.dn
+        user.role = role.value
+        synced.append((user, before))
+    assign_ids(db.session, User)
     db.session.flush()
-    if created:
-        audit.record("user.create", "user", user.id, summary=f"created {user.username} from the directory",
-                     after=user_summary(user), actor=user)
-    elif before != user_summary(user):
-        old, new = audit.changes(before, user_summary(user))
-        audit.record("user.directory_update", "user", user.id, summary=f"updated {user.username} from the directory",
-                     before=old, after=new, actor=user)
-    return user
+    rows = []
+    for user, before in synced:
+        if before is None:
+            rows.append(audit.values("user.create", "user", user.id, after=user_summary(user), actor=user,
+                                     summary=f"created {user.username} from the directory"))
+        elif before != user_summary(user):
+            old, new = audit.changes(before, user_summary(user))
+            rows.append(audit.values("user.directory_update", "user", user.id, before=old, after=new, actor=user,
+                                     summary=f"updated {user.username} from the directory"))
+    audit.record_many(rows)
+    return [user for user, _ in synced]
 
 
 def load_session_user(session_id: str) -> User | None:
