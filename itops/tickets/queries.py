@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Select, bindparam, literal_column, or_, select, text
+from sqlalchemy import Boolean, Select, bindparam, literal_column, or_, select, text
 from sqlalchemy.orm import defer, joinedload
 from sqlalchemy.sql import column as column_clause, table
 
@@ -169,6 +169,18 @@ _REQUESTER = User.__table__.alias("requester")
 _ASSIGNEE = User.__table__.alias("assignee")
 
 
+def _is_open(filters: TicketFilters):
+    """`is_open IS 1`; on SQLite, for the open queue of one category, `+is_open IS 1`, which the planner cannot
+    match to an index. Without ANALYZE statistics it otherwise walks the open tickets' index testing each
+    row's category (0.9 ms a page at 1M tickets) instead of the category's own index (0.1 ms)."""
+    if (filters.queue == Queue.OPEN.value and filters.category_id is not None and _uses_search_index()
+            and filters.sort in ("-created", "created") and not search_terms(filters.q)
+            and not (filters.status or filters.team_id or filters.assignee or filters.requester
+                     or filters.requester_id is not None or filters.asset_id is not None)):
+        return literal_column("+tickets.is_open", Boolean).is_(True)
+    return Ticket.is_open.is_(True)
+
+
 def ticket_query(filters: TicketFilters, *, last_word_prefix: bool = False, rows: bool = False) -> Select:
     """Tickets matching `filters`, with requester and assignee loaded in the same query. Unordered.
 
@@ -180,7 +192,7 @@ def ticket_query(filters: TicketFilters, *, last_word_prefix: bool = False, rows
         joinedload(Ticket.requester), joinedload(Ticket.assignee), defer(Ticket.body), defer(Ticket.rating_comment))
     queue = Queue(filters.queue)
     if queue != Queue.ALL:
-        query = query.where(Ticket.is_open.is_(True))
+        query = query.where(_is_open(filters))
     if queue == Queue.UNASSIGNED:
         query = query.where(Ticket.assignee_id.is_(None))
     elif queue == Queue.MINE:

@@ -216,3 +216,20 @@ def test_the_index_holds_one_document_per_ticket(people):
     title = tickets[0].title
     assert [tuple(r) for r in rows] == [(tickets[0].id, title, "one", "two"), (tickets[1].id, title, None, None),
                                         (tickets[2].id, title, None, None)]
+
+
+def _sqlite_plan(filters: queries.TicketFilters) -> str:
+    query = queries.ticket_query(filters, rows=True).order_by(*[c.desc() for c, _ in queries.sort_of(filters)])
+    compiled = query.compile(db.engine)
+    params = tuple(compiled.params[name] for name in compiled.positiontup)
+    rows = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params).all()
+    return " / ".join(row[-1] for row in rows)
+
+
+def test_the_open_queue_of_one_category_reads_the_categorys_index():
+    """Without statistics SQLite would walk every open ticket testing its category (queries._is_open)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query planner")
+    plan = _sqlite_plan(queries.TicketFilters(queue="open", category_id=3, priority="high"))
+    assert "ix_tickets_category_created" in plan and "TEMP B-TREE" not in plan
+    assert "ix_tickets_open_created" in _sqlite_plan(queries.TicketFilters(queue="open"))
