@@ -47,48 +47,57 @@ def breach_badge(ticket) -> Markup:
     return _BREACH_BADGES[bool(ticket.response_breached), bool(ticket.resolution_breached)]
 
 
-def short_time(value: datetime | None) -> Markup | str:
-    """A compact UTC date over time for table cells; the full time is in the title.
-
-    Formatted by hand: three per row, 75 per list page, and strftime/isoformat cost several times more."""
-    if value is None:
-        return "—"
+def _time_html(value: datetime) -> str:
     if value.tzinfo is not None and value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
     day = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
     hour = f"{value.hour:02d}:{value.minute:02d}"
-    return Markup(f'<time datetime="{day}T{hour}:{value.second:02d}Z" title="{day} {hour} UTC">{day}'
-                  f'<br><span class="text-body-secondary">{hour}</span></time>')
+    return (f'<time datetime="{day}T{hour}:{value.second:02d}Z" title="{day} {hour} UTC">{day}'
+            f'<br><span class="text-body-secondary">{hour}</span></time>')
+
+
+def short_time(value: datetime | None) -> Markup | str:
+    """A compact UTC date over time for table cells; the full time is in the title.
+
+    Formatted by hand: three per row, 75 per list page, and strftime/isoformat cost several times more."""
+    return "—" if value is None else Markup(_time_html(value))
+
+
+# A list row's columns in the order queries.ticket_query(rows=True) selects them (a test checks it): the rows
+# are unpacked by position, several times cheaper than 16 attribute lookups on each of 25 rows.
+ROW_FIELDS = ("id", "title", "status", "priority", "priority_rank", "is_open", "team_id", "category_id", "created_at",
+              "updated_at", "resolution_due", "paused_at", "response_breached", "resolution_breached",
+              "requester_name", "assignee_name")
 
 
 def list_rows(tickets: Iterable, *, staff: bool, detail_url: str, team_names: dict, category_names: dict) -> Markup:
     """The list's <tr>s: one f-string per row instead of ~20 Jinja expressions (25 rows per page). Text
     from people (titles, names) is escaped; the rest is our own enums, numbers and times.
 
-    `tickets` are queries.ticket_query(rows=True) rows: ticket columns, requester_name, assignee_name."""
+    `tickets` are queries.ticket_query(rows=True) rows (ROW_FIELDS)."""
     rows = []
-    for ticket in tickets:
-        flagged = (ticket.response_breached or ticket.resolution_breached) and ticket.is_open
-        number = f"#{ticket.id}"
-        cells = [f'<td><input class="form-check-input" type="checkbox" name="ticket_id" value="{ticket.id}" '
-                 f'aria-label="Select ticket {number}"></td>'] if staff else []
-        flag = f" {breach_badge(ticket)}" if flagged else ""
-        cells += [f'<td class="text-nowrap">{number}</td>',
-                  f'<td class="ticket-title-cell"><a href="{detail_url}{ticket.id}">{escape(ticket.title)}</a>{flag}</td>',
-                  f"<td>{_STATUS_BADGES[ticket.status]}</td>", f"<td>{_PRIORITY_BADGES[ticket.priority]}</td>"]
+    for (ticket_id, title, status, priority, _rank, is_open, team_id, category_id, created_at, updated_at,
+         resolution_due, paused_at, response_breached, resolution_breached, requester_name, assignee_name) in tickets:
+        flagged = (response_breached or resolution_breached) and is_open
+        flag = f" {_BREACH_BADGES[bool(response_breached), bool(resolution_breached)]}" if flagged else ""
+        title_cell = (f'<td class="text-nowrap">#{ticket_id}</td><td class="ticket-title-cell"><a href="{detail_url}'
+                      f'{ticket_id}">{escape(title)}</a>{flag}</td><td>{_STATUS_BADGES[status]}</td>'
+                      f'<td>{_PRIORITY_BADGES[priority]}</td>')
+        times = (f'<td class="text-nowrap small">{"—" if created_at is None else _time_html(created_at)}</td>'
+                 f'<td class="text-nowrap small">{"—" if updated_at is None else _time_html(updated_at)}</td>')
         if staff:
-            # Only f-strings here: `str + Markup` would escape the str (the tags) instead.
-            team = team_names.get(ticket.team_id) if ticket.team_id else None
-            assignee = escape(ticket.assignee_name) if ticket.assignee_name is not None else "—"
+            team = team_names.get(team_id) if team_id else None
+            assignee = escape(assignee_name) if assignee_name is not None else "—"
             team_line = f'<br><span class="small text-body-secondary">{escape(team)}</span>' if team else ""
-            cells += [f"<td>{escape(ticket.requester_name)}</td>", f"<td>{assignee}{team_line}</td>",
-                      f"<td>{escape(category_names.get(ticket.category_id, '—'))}</td>"]
-        cells += [f'<td class="text-nowrap small">{short_time(ticket.created_at)}</td>',
-                  f'<td class="text-nowrap small">{short_time(ticket.updated_at)}</td>']
-        if staff:
-            due = "—" if not ticket.is_open else ("paused" if ticket.paused_at else short_time(ticket.resolution_due))
-            cells.append(f'<td class="text-nowrap small">{due}</td>')
-        rows.append(('<tr class="ticket-breached">' if flagged else "<tr>") + "".join(cells) + "</tr>")
+            due = "—" if not is_open else (
+                "paused" if paused_at else "—" if resolution_due is None else _time_html(resolution_due))
+            row = (f'<td><input class="form-check-input" type="checkbox" name="ticket_id" value="{ticket_id}" '
+                   f'aria-label="Select ticket #{ticket_id}"></td>{title_cell}<td>{escape(requester_name)}</td>'
+                   f'<td>{assignee}{team_line}</td><td>{escape(category_names.get(category_id, "—"))}</td>{times}'
+                   f'<td class="text-nowrap small">{due}</td>')
+        else:
+            row = title_cell + times
+        rows.append(('<tr class="ticket-breached">' if flagged else "<tr>") + row + "</tr>")
     return Markup("\n".join(rows))
 
 

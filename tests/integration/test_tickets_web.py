@@ -687,3 +687,10 @@ def test_list_rows_escape_what_people_typed_and_nothing_else(client, make_user):
     assert ('<td>Tess &lt;b&gt;Tech&lt;/b&gt;<br><span class="small text-body-secondary">Desk &lt;i&gt;one&lt;/i&gt;'
             '</span></td>') in page
     assert "&lt;td&gt;" not in page and "&lt;br&gt;" not in page
+
+
+def test_list_rows_unpack_the_columns_the_list_query_selects():
+    from itops.tickets import display, queries
+
+    query = queries.ticket_query(queries.TicketFilters(queue="all"), rows=True)
+    assert tuple(query.selected_columns.keys()) == display.ROW_FIELDS
