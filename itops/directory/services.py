@@ -904,6 +904,7 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
         return False
     savepoint = db.session.begin_nested()
     run.start_batch(len(actions))
+    users_before = dict(run.users or {})  # the users this batch makes are gone again if it is undone
     sent = []
     try:
         with db.session.no_autoflush:
@@ -936,6 +937,7 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
                 future.exception()  # wait for what was sent
         savepoint.rollback()
         run.failed()
+        run.users = users_before
         if not isinstance(exc, Exception):
             raise
         if not isinstance(exc, (DomainError, DirectoryUnreachable, NotSent)):

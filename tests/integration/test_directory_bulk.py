@@ -7,9 +7,10 @@ import pytest
 from ldap3 import NONE, Connection, Server
 
 from itops.core.audit import AuditEntry
+from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
 from itops.directory import csv_io, services, tasks
-from itops.directory.batching import WriterProcesses
+from itops.directory.batching import StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
@@ -162,20 +163,32 @@ def test_joiners_go_together_in_a_few_statements_each_with_user_ticket_and_audit
 @pytest.mark.parametrize("through", ["thread", "processes"])
 def test_a_refused_write_in_a_batch_runs_the_joiners_one_by_one_and_nothing_is_doubled(app, hr, monkeypatch,
                                                                                      through):
-    """An account made behind itops' back after the run read the directory: its add is refused, the batch
-    is undone in itops, and the joiners run one by one, converging on the accounts already added."""
+    """An account made behind itops' back between the run's read and its write: the add is refused, the
+    batch is undone in itops, and the joiners run one by one, converging on the accounts already added."""
     _mappings()
-    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    hr_user = auth_services.create_local_user("hr.lead", "a long enough password", role="hr", display_name="HR")
+    outcome = csv_io.import_csv(_joiners_csv(), by=hr_user)  # who the provisioning tickets are filed for
     db.session.commit()
     late = sorted(outcome.applied["passwords"])[JOINERS // 2]
-    connection = hr.admin_connection()
     person = services.find_by_username(late)
-    assert connection.add(f"uid={late},{hr.people_dn}", ["inetOrgPerson"],
-                          {"uid": late, "cn": "Made by hand", "sn": "Hand", "employeeNumber": person.employee_number})
-    connection.unbind()
-    monkeypatch.setattr(Gateway, "find_accounts", lambda self, names: {})  # the run's read missed it
+    late_dn, submit, failed = f"uid={late},{hr.people_dn}", StepRun.submit, []
+
+    def made_by_hand_meanwhile(self, operations):
+        if not failed and any(op.dn == late_dn for op in operations):
+            connection = hr.admin_connection()
+            assert connection.add(late_dn, ["inetOrgPerson"], {"uid": late, "cn": "Made by hand", "sn": "Hand",
+                                                              "employeeNumber": person.employee_number})
+            connection.unbind()
+            failed.append(late)
+        return submit(self, operations)
+
+    monkeypatch.setattr(StepRun, "submit", made_by_hand_meanwhile)
+    undone = services._onboard_together
+    outcomes = []
+    monkeypatch.setattr(services, "_onboard_together", lambda *a, **k: outcomes.append(undone(*a, **k)) or outcomes[-1])
 
     summary = _run_due(through)
+    assert failed and outcomes == [False]  # the batch was undone, then run one by one
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     db.session.expire_all()
     assert entry(hr, late)["cn"] == [person.display_name]  # converged by the one-by-one run
@@ -184,6 +197,8 @@ def test_a_refused_write_in_a_batch_runs_the_joiners_one_by_one_and_nothing_is_d
     assert tickets == JOINERS
     users = db.session.scalar(db.select(db.func.count()).select_from(User).where(User.source == "directory"))
     assert users == JOINERS
+    people = list(db.session.scalars(db.select(Person)))
+    assert all(p.user is not None and p.user.username == p.username for p in people)
     assert _can_bind(hr, late, outcome.applied["passwords"][late])
 
 
