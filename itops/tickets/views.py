@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, get_template_attribute, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
@@ -109,11 +110,15 @@ def _assign_choices(form, choices: services.ListChoices) -> None:
     form.assignee_id.choices, form.team_id.choices = _assign_select_choices(tuple(choices.staff), tuple(choices.teams))
 
 
-def _bulk_forms(choices: services.ListChoices):
-    # Shown only; list.html writes their CSRF input, and a post builds and checks them anew.
-    assign_form, status_form = BulkAssignForm(prefix="bulk", meta=NO_CSRF), BulkStatusForm(prefix="bulk", meta=NO_CSRF)
-    _assign_choices(assign_form, choices)
-    return assign_form, status_form
+@functools.lru_cache(maxsize=32)
+def _bulk_selects(staff: tuple, teams: tuple) -> tuple[Markup, Markup, Markup]:
+    """The bulk forms' three <select>s, written by the `select` macro once per list of staff and teams: blank
+    forms (list.html writes their CSRF input; a post builds and checks the forms anew) offer nothing else."""
+    assign_form = BulkAssignForm(prefix="bulk", formdata=None, meta=NO_CSRF)
+    status_form = BulkStatusForm(prefix="bulk", formdata=None, meta=NO_CSRF)
+    assign_form.assignee_id.choices, assign_form.team_id.choices = _assign_select_choices(staff, teams)
+    select = get_template_attribute("_macros.html", "select")
+    return select(assign_form.assignee_id), select(assign_form.team_id), select(status_form.status)
 
 
 def _queue_urls(list_args: dict[str, str]) -> dict[str, str]:
@@ -138,7 +143,8 @@ def index():
         form.category_id.choices, form.team_id.choices = _filter_select_choices(tuple(choices.categories),
                                                                                 tuple(choices.teams))
         list_args = _list_args()
-        context.update(zip(("bulk_assign", "bulk_status"), _bulk_forms(choices)),
+        context.update(zip(("bulk_assignee_select", "bulk_team_select", "bulk_status_select"),
+                           _bulk_selects(tuple(choices.staff), tuple(choices.teams))),
                        team_names={i: name for i, name, _ in choices.teams},
                        category_names={i: name for i, name, _ in choices.categories},
                        queues=list(Queue), list_args=list_args, queue_urls=_queue_urls(list_args))
