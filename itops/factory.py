@@ -62,11 +62,12 @@ def build_app(overrides: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from itops.core.database import configure_sqlite
+    from itops.core.database import configure_sqlite, forget_rolled_back_inserts
 
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+    forget_rolled_back_inserts()
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, event, false, func, select, text, update
+from sqlalchemy import DateTime, event, false, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -70,26 +71,108 @@ def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
 def assign_ids(session, model) -> None:
     """Give the session's new rows of `model` their ids before they are written, so that the ORM sends them
     in one executemany: without ids it inserts them one at a time on SQLite, to read each id back (SQLite
-    does not promise the order of RETURNING rows). For batches; a single row gains nothing.
-
-    PostgreSQL hands the ids out from the table's sequence. SQLite has one writer at a time: an empty
-    UPDATE takes the write lock (held to the end of the transaction) before the table's highest id is
-    read, so no one else can take the ids after it.
-    """
+    does not promise the order of RETURNING rows). For batches; a single row gains nothing."""
     key = model.__table__.primary_key.columns[0]
     pending = [obj for obj in session.new if isinstance(obj, model)]
     waiting = [obj for obj in pending if getattr(obj, key.key) is None]
     if len(waiting) < 2:
         return
+    for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), pending)):
+        setattr(obj, key.key, new_id)
+
+
+def insert_now(session, model, objects: list) -> None:
+    """Write new objects of `model` at once, in one executemany, and put them in the session as written: their
+    ids, column defaults and many-to-one foreign keys set, without the unit of work, whose bookkeeping costs
+    a batch several times the INSERT itself. The rows they refer to must be written already; the objects
+    must not refer to each other. For batches of plain rows (no insert events are used in this project)."""
+    if not objects:
+        return
+    if isinstance(session, scoped_session):
+        session = session()
+    mapper, table = inspect(model), model.__table__
+    key = table.primary_key.columns[0]
+    for obj in objects:
+        if obj in session:  # pending: the unit of work must not write it a second time
+            session.expunge(obj)
+    waiting = [obj for obj in objects if getattr(obj, key.key) is None]
+    for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), [])):
+        setattr(obj, key.key, new_id)
+    rows = []
+    for obj in objects:
+        for relation in mapper.relationships:
+            target = obj.__dict__.get(relation.key)
+            if relation.direction is MANYTOONE and target is not None:
+                target_mapper = inspect(type(target))
+                for local, remote in relation.local_remote_pairs:
+                    setattr(obj, mapper.get_property_by_column(local).key,
+                            getattr(target, target_mapper.get_property_by_column(remote).key))
+        row = {}
+        for column in table.columns:
+            name = mapper.get_property_by_column(column).key
+            if name not in obj.__dict__:
+                default = column.default
+                setattr(obj, name, None if default is None else default.arg(None) if default.is_callable
+                        else default.arg)
+            row[column.key] = obj.__dict__[name]
+        rows.append(row)
+    session.connection().execute(table.insert(), rows)
+    for obj in objects:
+        make_transient_to_detached(obj)
+        session.add(obj)
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_INSERTED, []).append((transaction, list(objects)))
+
+
+_INSERTED = "itops.inserted_now"   # session.info: (transaction, objects) written by insert_now
+
+
+def forget_rolled_back_inserts() -> None:
+    """Make a rollback (of a savepoint too) take insert_now's objects out of the session as well: the unit
+    of work forgets the rows it inserted itself, but it did not see these being inserted, and a later row
+    given the same id would clash with them. Installed once per process, by create_app."""
+    if not event.contains(Session, "after_soft_rollback", _forget_rolled_back):
+        event.listen(Session, "after_soft_rollback", _forget_rolled_back)
+        event.listen(Session, "after_commit", _forget_committed)
+
+
+def _forget_rolled_back(session, previous_transaction) -> None:
+    inserted = session.info.get(_INSERTED)
+    if not inserted:
+        return
+    kept = []
+    for transaction, objects in inserted:
+        if _inside(transaction, previous_transaction):
+            for obj in objects:
+                if obj in session:
+                    session.expunge(obj)
+        else:
+            kept.append((transaction, objects))
+    session.info[_INSERTED] = kept
+
+
+def _forget_committed(session) -> None:
+    session.info.pop(_INSERTED, None)  # after_commit: the outermost transaction only
+
+
+def _inside(transaction, outer) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _next_ids(session, model, count: int, pending: list):
+    """`count` ids for new rows of `model`. PostgreSQL hands them out from the table's sequence. SQLite has
+    one writer at a time: an empty UPDATE takes the write lock (held to the end of the transaction) before
+    the table's highest id is read (or the highest given to a `pending` row), so no one else takes them."""
+    key = model.__table__.primary_key.columns[0]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        ids = connection.execute(text("SELECT nextval(pg_get_serial_sequence(:table, :column)) "
-                                      "FROM generate_series(1, :count)"),
-                                 {"table": model.__table__.name, "column": key.name, "count": len(waiting)}).scalars()
-    else:
-        connection.execute(update(model.__table__).values({key.name: key}).where(false()))
-        top = max([connection.execute(select(func.max(key))).scalar() or 0,
-                   *(getattr(obj, key.key) or 0 for obj in pending)])
-        ids = range(top + 1, top + 1 + len(waiting))
-    for obj, new_id in zip(waiting, ids):
-        setattr(obj, key.key, new_id)
+        return connection.execute(text("SELECT nextval(pg_get_serial_sequence(:table, :column)) "
+                                       "FROM generate_series(1, :count)"),
+                                  {"table": model.__table__.name, "column": key.name, "count": count}).scalars()
+    connection.execute(update(model.__table__).values({key.name: key}).where(false()))
+    top = max([connection.execute(select(func.max(key))).scalar() or 0, *(getattr(obj, key.key) or 0 for obj in pending)])
+    return range(top + 1, top + 1 + count)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from itops.assets import services as assets_services
 from itops.core import audit, outbox
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, utcnow
+from itops.core.database import insert_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.extensions import db
@@ -402,9 +402,11 @@ def _new_ticket(requester: User, *, title: str, body: str, category_id: int | No
 def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = ()) -> None:
     """Write new tickets, each with who files it (one INSERT for all), with their first activity line,
     audit entry and notices."""
-    db.session.add_all(ticket for ticket, _ in filings)
-    assign_ids(db.session, Ticket)
-    db.session.flush()  # the ids, for the activity lines, the audit entries and the mails
+    if len(filings) > 1:
+        insert_now(db.session, Ticket, [ticket for ticket, _ in filings])
+    else:
+        db.session.add(filings[0][0])
+        db.session.flush()  # the id, for the activity line, the audit entry and the mails
     mails: list[dict] = []
     events, entries = [], []
     for ticket, by in filings:

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from itops.core import audit
 from itops.core.auth.models import ApiToken, AuthSource, User
 from itops.core.crypto import new_secret_token, token_digest
-from itops.core.database import assign_ids, utcnow
+from itops.core.database import insert_now, utcnow
 from itops.core.errors import Conflict, DomainError, NotFound, ValidationFailed, found
 from itops.core.policy import Role
 from itops.extensions import db
@@ -222,14 +222,12 @@ def sync_directory_users(entries: list[tuple[Any, Role, User | None]]) -> list[U
         if user is None:
             user = User(username=account.username, source=AuthSource.DIRECTORY, role=role.value,
                         display_name=account.display_name)
-            db.session.add(user)
         user.display_name = account.display_name
         user.email = account.email
         user.directory_dn = account.dn
         user.role = role.value
         synced.append((user, before))
-    assign_ids(db.session, User)
-    db.session.flush()
+    insert_now(db.session, User, [user for user, before in synced if before is None])
     rows = []
     for user, before in synced:
         if before is None:

@@ -1,0 +1,59 @@
+"""Writing batches of new rows: core.database.insert_now and assign_ids, on SQLite and PostgreSQL alike."""
+from sqlalchemy import event, func, select
+
+from itops.core import audit
+from itops.core.audit import AuditEntry
+from itops.core.auth.models import User
+from itops.core.database import assign_ids, insert_now
+from itops.core.policy import Role
+from itops.extensions import db
+from itops.tickets.models import Ticket
+
+
+def _statements(run) -> list[str]:
+    seen = []
+    listener = lambda *args: seen.append(" ".join(args[2].split()[:3]))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return seen
+
+
+def test_insert_now_writes_rows_with_defaults_and_foreign_keys_once(make_user):
+    requester = make_user(Role.EMPLOYEE)
+    tickets = [Ticket(title=f"t{i}", body="b", requester=requester, impact="low", urgency="low", priority="low",
+                      priority_rank=3) for i in range(3)]
+    statements = _statements(lambda: insert_now(db.session, Ticket, tickets))
+    assert [s for s in statements if s.startswith("INSERT")] == ["INSERT INTO tickets"]
+    assert [t.id for t in tickets] == sorted(t.id for t in tickets) and all(t.requester_id == requester.id
+                                                                          for t in tickets)
+    assert all(t.status == "new" and t.is_open and t.created_at is not None for t in tickets)  # column defaults
+    assert _statements(db.session.flush) == []  # persistent already: nothing left to write
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Ticket, tickets[1].id).title == "t1"
+
+
+def test_a_rolled_back_savepoint_takes_its_inserted_rows_out_of_the_session_too():
+    savepoint = db.session.begin_nested()
+    first = [User(username=f"u{i}", display_name="U", role="employee", source="local") for i in range(2)]
+    insert_now(db.session, User, first)
+    savepoint.rollback()
+    assert all(user not in db.session for user in first)
+    again = [User(username=f"v{i}", display_name="V", role="employee", source="local") for i in range(2)]
+    insert_now(db.session, User, again)
+    if db.engine.dialect.name == "sqlite":  # the same ids again, no clash with the undone rows (PostgreSQL's
+        assert [u.id for u in again] == [u.id for u in first]  # sequence never gives one twice)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+
+
+def test_assign_ids_lets_the_unit_of_work_send_one_statement_for_many_rows():
+    for index in range(4):
+        audit.record("test.batch", "thing", index, summary="x", actor="test")
+    assign_ids(db.session, AuditEntry)
+    statements = _statements(db.session.flush)
+    assert statements.count("INSERT INTO audit_entries") == 1
+    assert sorted(e.object_id for e in db.session.scalars(select(AuditEntry))) == ["0", "1", "2", "3"]
