@@ -143,8 +143,10 @@ def index():
         form.category_id.choices, form.team_id.choices = _filter_select_choices(tuple(choices.categories),
                                                                                 tuple(choices.teams))
         list_args = _list_args()
+        # Not kept while templates reload (debug): an edited select macro shows at once.
+        bulk_selects = _bulk_selects.__wrapped__ if current_app.jinja_env.auto_reload else _bulk_selects
         context.update(zip(("bulk_assignee_select", "bulk_team_select", "bulk_status_select"),
-                           _bulk_selects(tuple(choices.staff), tuple(choices.teams))),
+                           bulk_selects(tuple(choices.staff), tuple(choices.teams))),
                        team_names={i: name for i, name, _ in choices.teams},
                        category_names={i: name for i, name, _ in choices.categories},
                        queues=list(Queue), list_args=list_args, queue_urls=_queue_urls(list_args))
