@@ -30,7 +30,7 @@ from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.auth.directory import DirectoryAccount
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, utcnow
+from itops.core.database import assign_ids, insert_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
@@ -359,7 +359,9 @@ class Lookups:
     def flush(self) -> None:
         """Write what the batch added so far with the joiners' audit entries, in one flush (ids given first,
         for SQLite to take each kind of row in one statement)."""
-        assign_ids(db.session, Person)
+        # People first, managers before their reports, without the unit of work (which writes a table that
+        # refers to itself a row at a time); then the rest, steps in one statement.
+        insert_now(db.session, Person, _managers_first([o for o in db.session.new if isinstance(o, Person)]))
         assign_ids(db.session, DirectoryAction)
         db.session.flush()
         joiners, self.joiners = self.joiners, []
@@ -387,6 +389,21 @@ class Lookups:
             self.groups = KnownGroups(gateway())
         dns = [planning.group_dn(gateway(), name) for name in wanted.groups]
         return set(self.groups.existing(dns)) if dns else set()
+
+
+def _managers_first(people: list[Person]) -> list[Person]:
+    """New people ordered so that a manager among them comes before everyone who reports to them."""
+    new, placed, ordered = {id(p) for p in people}, set(), []
+    for person in people:
+        chain, seen, current = [], set(), person
+        while current is not None and id(current) in new and id(current) not in placed and id(current) not in seen:
+            chain.append(current)
+            seen.add(id(current))
+            current = current.manager
+        for link in reversed(chain):  # the topmost new manager first
+            placed.add(id(link))
+            ordered.append(link)
+    return ordered
 
 
 def _claim_username(person: Person, lookups: Lookups | None = None) -> str:

@@ -150,3 +150,17 @@ def test_active_directory_operations(tmp_path):
     assert ops[1].changes["userAccountControl"] == ("replace", ["514"])
     assert ops[2] == LdapOperation("move", account.dn, new_rdn="CN=jdoe", new_superior=f"ou=Disabled,{BASE}")
     assert flavour.is_locked({"userAccountControl": ["514"]}) and not flavour.is_locked({"userAccountControl": ["512"]})
+
+
+def test_new_people_are_written_managers_first_however_the_file_orders_them():
+    from itops.directory.models import Person
+    from itops.directory.services import _managers_first
+
+    head = Person(employee_number="1")
+    lead = Person(employee_number="2", manager=head)
+    report = Person(employee_number="3", manager=lead)
+    outside = Person(employee_number="4", manager=Person(employee_number="9"))  # a manager not in the batch
+    ordered = _managers_first([report, outside, lead, head])
+    numbers = [p.employee_number for p in ordered]
+    assert sorted(numbers) == ["1", "2", "3", "4"]
+    assert numbers.index("1") < numbers.index("2") < numbers.index("3")
