@@ -153,6 +153,7 @@ class DirectorySettings:
     username_retention_days: int   # a deleted person's username is not given to anyone else for this long
     guard_accounts: int            # a batch disabling or deleting more accounts than this waits for approval,
     guard_percent: float           # ... and so does one touching more than this share of live accounts
+    ticket_category: str           # the category (by name) of provisioning and return tickets: routes them to IT
 
 
 def _directory_settings(env: dict) -> DirectorySettings:
@@ -173,6 +174,7 @@ def _directory_settings(env: dict) -> DirectorySettings:
                                      "ITOPS_DIRECTORY_USERNAME_RETENTION_DAYS"),
         guard_accounts=_int(env.get("ITOPS_DIRECTORY_GUARD_ACCOUNTS", "10"), "ITOPS_DIRECTORY_GUARD_ACCOUNTS"),
         guard_percent=percent,
+        ticket_category=env.get("ITOPS_DIRECTORY_CATEGORY", "Hardware").strip(),
     )
 
 

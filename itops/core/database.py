@@ -174,5 +174,6 @@ def _next_ids(session, model, count: int, pending: list):
                                        "FROM generate_series(1, :count)"),
                                   {"table": model.__table__.name, "column": key.name, "count": count}).scalars()
     connection.execute(update(model.__table__).values({key.name: key}).where(false()))
-    top = max([connection.execute(select(func.max(key))).scalar() or 0, *(getattr(obj, key.key) or 0 for obj in pending)])
+    highest = connection.execute(select(func.max(key))).scalar() or 0
+    top = max([highest, *(getattr(obj, key.key) or 0 for obj in pending)])
     return range(top + 1, top + 1 + count)

@@ -932,7 +932,8 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
                 wanted, account = _wanted_for(action, password=password, apply_planned=True, run=run)
                 operations = planning.plan(gateway(), wanted, account, _existing_groups(wanted, run))
                 sent.append(run.submit(operations))
-                planned.append((action, wanted, operations, _mark_onboarded(action.person)))  # a manager for those after
+                # Marked at once: a later joiner's account names this one as its manager.
+                planned.append((action, wanted, operations, _mark_onboarded(action.person)))
                 _taken_as_written(action.person, PERSON_ONBOARDED)  # by _write_people, with the rest
             users = _link_users([(action.person, wanted, dn) for action, wanted, _, dn in planned], run)
             _open_provisioning_tickets([(action.person, action, user) for (action, *_), user in zip(planned, users)],
@@ -1322,6 +1323,7 @@ def _open_provisioning_tickets(joiners: list[tuple[Person, DirectoryAction, User
     joiners = [j for j in joiners if j[0].provisioning_ticket_id is None]
     # Nothing pending is a ticket, so this look-up need not flush first: the tickets' own flush writes it all.
     taken = tickets_services.taken_dedup_keys([_provisioning_key(person) for person, _, _ in joiners])
+    category_id = tickets_services.category_named(settings().ticket_category) if joiners else None
     new, owners = [], []
     for person, action, user in joiners:
         if _provisioning_key(person) in taken:
@@ -1331,9 +1333,12 @@ def _open_provisioning_tickets(joiners: list[tuple[Person, DirectoryAction, User
             log.warning("no requester for the provisioning ticket of person %s", person.id)
             continue
         new.append(tickets_services.NewTicket(requester, title=f"Prepare equipment for {person.display_name}",
-                                              body=_provisioning_body(person, run), dedup_key=_provisioning_key(person)))
+                                              body=_provisioning_body(person, run), dedup_key=_provisioning_key(person),
+                                              category_id=category_id))
         owners.append(person)
-    for person, ticket in zip(owners, tickets_services.file_tickets(new, source=Source.DIRECTORY)):
+    # HR sees the ticket on the person's page; a mail each would flood them on a large import.
+    filed = tickets_services.file_tickets(new, source=Source.DIRECTORY, acknowledge=False)
+    for person, ticket in zip(owners, filed):
         if ticket is not None:
             person.provisioning_ticket_id = ticket.id
 
@@ -1401,8 +1406,9 @@ def _recall_assets(person: Person, action: DirectoryAction, user: User, *, by) -
                         for a in held)
             + "\n\nThis ticket resolves itself when the last of them is checked in.")
     ticket = tickets_services.create_ticket(requester, title=f"Return equipment of {person.display_name}", body=body,
-                                            category_id=None, impact="medium", urgency="medium", by=requester,
-                                            source="directory", dedup_key=key)
+                                            category_id=tickets_services.category_named(settings().ticket_category),
+                                            impact="medium", urgency="medium", by=requester, source="directory",
+                                            dedup_key=key)
     person.return_ticket_id = ticket.id
 
 

@@ -254,8 +254,7 @@ def monitoring_account():
 
 
 def _incident_category_id() -> int | None:
-    wanted = (current_app.config.get("ITOPS_MONITOR_CATEGORY") or "").strip().lower()
-    return next((c.id for c in tickets_services.categories() if c.name.lower() == wanted), None)
+    return tickets_services.category_named(current_app.config.get("ITOPS_MONITOR_CATEGORY"))
 
 
 def open_incident(health: AssetHealth, reason: str, now: datetime) -> None:

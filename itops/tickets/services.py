@@ -103,6 +103,12 @@ def categories(active_only: bool = True) -> list[Category]:
     return list(db.session.scalars(query.where(Category.active.is_(True)) if active_only else query))
 
 
+def category_named(name: str | None) -> int | None:
+    """The id of the active category with this name (any case), for work that files tickets by setting."""
+    wanted = (name or "").strip().lower()
+    return next((c.id for c in categories() if c.name.lower() == wanted), None) if wanted else None
+
+
 def teams(active_only: bool = True) -> list[Team]:
     query = select(Team).order_by(Team.name)
     return list(db.session.scalars(query.where(Team.active.is_(True)) if active_only else query))
@@ -336,23 +342,25 @@ class NewTicket:
     title: str
     body: str
     dedup_key: str | None = None
+    category_id: int | None = None
     impact: str = Level.MEDIUM.value
     urgency: str = Level.MEDIUM.value
 
 
-def file_tickets(new: list[NewTicket], *, source: Source) -> list[Ticket | None]:
+def file_tickets(new: list[NewTicket], *, source: Source, acknowledge: bool = True) -> list[Ticket | None]:
     """File many tickets as `create_ticket` files one, in a few statements for all of them. A ticket whose
-    dedup key is already taken is not filed again: None in its place."""
+    dedup key is already taken is not filed again: None in its place. `acknowledge=False`: the requester
+    is not mailed "we have your request" (work filed on their behalf, such as HR's joiners)."""
     taken = taken_dedup_keys([n.dedup_key for n in new if n.dedup_key])
     now, due_times = utcnow(), {}
     tickets = [None if n.dedup_key in taken else
-               _new_ticket(n.requester, title=n.title, body=n.body, category_id=None, impact=n.impact,
+               _new_ticket(n.requester, title=n.title, body=n.body, category_id=n.category_id, impact=n.impact,
                            urgency=n.urgency, by=n.requester, source=source, dedup_key=n.dedup_key, now=now,
                            due_times=due_times)
                for n in new]
     filings = [(t, t.requester) for t in tickets if t is not None]
     if filings:
-        _file(filings)
+        _file(filings, acknowledge=acknowledge)
     return tickets
 
 
@@ -399,7 +407,7 @@ def _new_ticket(requester: User, *, title: str, body: str, category_id: int | No
     return ticket
 
 
-def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = ()) -> None:
+def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = (), acknowledge: bool = True) -> None:
     """Write new tickets, each with who files it (one INSERT for all), with their first activity line,
     audit entry and notices."""
     if len(filings) > 1:
@@ -418,7 +426,7 @@ def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = ()) -> 
                                     f"({chosen.label} priority)", at=ticket.created_at))
         entries.append(audit.values("ticket.create", "ticket", ticket.id, actor=by,
                                     summary=f"ticket {ticket.number} filed: {ticket.title}"))
-        _mail(requester.email, ticket, "We have your request",
+        _mail(requester.email if acknowledge else None, ticket, "We have your request",
               f"Hello {requester.display_name},\n\nwe received your request and will answer by "
               f"{ticket.first_response_due:%Y-%m-%d %H:%M} UTC.", "created", mails)
         _notify_team(ticket, "New ticket", f"{requester.display_name} filed a {chosen.label.lower()} priority "

@@ -9,6 +9,7 @@ from itops.assets import services as assets_services
 from itops.core.auth import services as auth_services
 from itops.core.database import utcnow
 from itops.core.errors import Conflict
+from itops.core.outbox import OutboxMessage
 from itops.directory import services
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.models import DirectoryAction, KitReservation
@@ -184,6 +185,20 @@ def test_a_joiner_gets_one_provisioning_ticket_with_the_kit_and_reserved_assets(
     services.run_step(result.action, now=utcnow(), by="test")
     db.session.commit()
     assert result.person.provisioning_ticket_id == ticket.id
+
+
+def test_the_provisioning_ticket_goes_to_the_hardware_team_and_hr_gets_no_mail_for_it(app, hr, make_user):
+    it = make_user("it_staff")
+    team = tickets_services.save_team("Desk", email="desk@example.org", member_ids=[it.id], by=it)
+    tickets_services.save_category("Hardware", default_team_id=team.id, default_assignee_id=None, by=it)
+    hr_user = make_user("hr", email="hr.lead@example.org")
+    result = services.onboard(joiner(), by=hr_user)
+    db.session.commit()
+    ticket = tickets_services.get_ticket(result.person.provisioning_ticket_id)
+    assert ticket.category.name == "Hardware" and ticket.team_id == team.id  # ITOPS_DIRECTORY_CATEGORY
+    mailed = {(m.to_address, m.subject.split("] ", 1)[1]) for m in db.session.scalars(db.select(OutboxMessage))}
+    assert ("desk@example.org", "New ticket") in mailed  # IT hears of it
+    assert not any(to == hr_user.email for to, _ in mailed)  # HR sees it on the person's page instead
 
 
 def test_a_kit_reservation_lapses_a_month_after_the_start_date(app, hr, make_asset):
