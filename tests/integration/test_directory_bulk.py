@@ -217,3 +217,18 @@ def test_a_long_run_sends_joiners_from_writer_processes(app, hr):
     assert entry(hr, some)["employeeNumber"] == [people[7].employee_number]
     assert _can_bind(hr, some, outcome.applied["passwords"][some])
     assert all(a.secret_encrypted is None for a in db.session.scalars(db.select(DirectoryAction)))
+
+
+def test_a_long_run_while_the_directory_is_down_leaves_the_joiners_waiting_and_nothing_half_written(app, hr):
+    _mappings()
+    csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    hr.stop()
+    try:
+        summary = _run_due("processes")
+    finally:
+        directory_support.start_slapd(hr.workdir, port=hr.port, admin_password=directory_support.ADMIN_PASSWORD)
+    assert summary["directory_unreachable"] and summary["retrying"] == 1 and summary["done"] == 0
+    db.session.expire_all()
+    assert all(p.state == PersonState.PENDING and p.user_id is None for p in db.session.scalars(db.select(Person)))
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0  # the undone batch left nothing
