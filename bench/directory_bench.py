@@ -25,7 +25,6 @@ import io
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -33,7 +32,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from _common import BenchError, fresh_instance, machine_load, use_instance_in_process
+from _common import (
+    BenchError, fresh_instance, machine_load, sigterm_as_interrupt, use_instance_in_process,
+)
 
 ONBOARD_TARGET = 1.5        # itops onboarding time / raw add time
 RECONCILE_TARGET_S = 10.0
@@ -350,9 +351,9 @@ def measure(args, workdir: Path) -> None:
                   f"{verdict(ratio <= ONBOARD_TARGET)}")
             print(f"   CSV import (check, preview, record) {phases['import']:.1f} s; run-due (accounts, groups, "
                   f"users, tickets) {phases['run_due']:.1f} s")
+            cpu_ms = 1000 * (phases['import_cpu'] + phases['run_due_cpu']) / args.count
             print(f"   itops CPU (all threads of this process): import {phases['import_cpu']:.1f} s, run-due "
-                  f"{phases['run_due_cpu']:.1f} s ({1000 * (phases['import_cpu'] + phases['run_due_cpu']) / args.count:.2f}"
-                  f" ms per person)")
+                  f"{phases['run_due_cpu']:.1f} s ({cpu_ms:.2f} ms per person)")
             print(f"   directory: {accounts} accounts, {memberships} group memberships "
                   f"({memberships / max(accounts, 1):.2f} per account)")
             print(f"   database: {args.database_url or 'SQLite (temp instance)'}; machine: {machine_load()}")
@@ -388,10 +389,7 @@ def main() -> int:
     if args.count < len(DEPARTMENTS):
         parser.error(f"--count must be at least {len(DEPARTMENTS)}")
 
-    def stop(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, stop)
+    sigterm_as_interrupt()
     from itops.demo.slapd import SlapdError
 
     workdir = Path(tempfile.mkdtemp(prefix="itops-directory-bench-"))

@@ -39,6 +39,23 @@ def is_join(operation: LdapOperation) -> bool:
             and operation.changes["member"][0] == "add")
 
 
+def joins_of(action, operations: list[LdapOperation]) -> list[tuple[str, object, str]]:
+    """The (group DN, step, member DN) of each member a step's operations join to a group."""
+    return [(op.dn, action, member) for op in operations if is_join(op) for member in op.changes["member"][1]]
+
+
+def apply_unless_stopped(gateway: Gateway, stopped, operations: list[LdapOperation]) -> None:
+    """Apply one joiner's operations, unless a write of the same batch failed already (`stopped`, an Event);
+    a failure sets it, so the rest of the batch is not sent."""
+    if stopped.is_set():
+        raise NotSent("not sent: an earlier write of the batch failed")
+    try:
+        gateway.apply(operations)
+    except Exception:
+        stopped.set()
+        raise
+
+
 class WriterProcesses:
     """Processes that send joiners' operations during one long run of due steps; started on first use
     (a run with no joiners to take together starts none), stopped by `close`."""
@@ -81,14 +98,7 @@ def _start_writer(ldap, settings, stopped) -> None:
 
 def _write(operations: list[LdapOperation]) -> None:
     """In a writer process: apply one joiner's operations, unless a write of the batch failed already."""
-    gateway, stopped = _writer
-    if stopped.is_set():
-        raise NotSent("not sent: an earlier write of the batch failed")
-    try:
-        gateway.apply(operations)
-    except Exception:
-        stopped.set()
-        raise
+    apply_unless_stopped(*_writer, operations)
 
 
 class KnownGroups:
@@ -139,8 +149,7 @@ class StepRun:
         """Start applying the operations (joins kept for later when `defer_joins`); returns all of them as
         they will have been applied once `finish` returns."""
         now = [op for op in operations if not (defer_joins and is_join(op))]
-        self._step_joins = [(op.dn, action, member) for op in operations if defer_joins and is_join(op)
-                            for member in op.changes["member"][1]]
+        self._step_joins = joins_of(action, operations) if defer_joins else []
         if now:
             self._pending = self._writing().submit(self.gateway.apply, now)
         return operations
@@ -165,25 +174,16 @@ class StepRun:
             return None
         if self._use_processes:
             return self.processes.submit(now)
-        return self._writing().submit(self._apply_unless_stopped, now)
+        return self._writing().submit(apply_unless_stopped, self.gateway, self._stopped, now)
 
-    def _apply_unless_stopped(self, operations: list[LdapOperation]) -> list[LdapOperation]:
-        if self._stopped.is_set():
-            raise NotSent("not sent: an earlier write of the batch failed")
-        try:
-            return self.gateway.apply(operations)
-        except Exception:
-            self._stopped.set()
-            raise
+    def keep_joins(self, action, operations: list[LdapOperation]) -> None:
+        """A joiner taken together is done: its group joins wait for `send_joins`."""
+        self._wait_for(joins_of(action, operations))
 
-    def keep_joins(self, action, operations: list[LdapOperation]) -> bool:
-        """A joiner taken together is done: its group joins wait for `send_joins`. True if it has any."""
-        joins = [(op.dn, member) for op in operations if is_join(op) for member in op.changes["member"][1]]
-        for group, member in joins:
+    def _wait_for(self, joins: list[tuple[str, object, str]]) -> None:
+        for group, action, member in joins:
             self.joins.setdefault(group, []).append((action, member))
-        if joins:
             self._waiting[id(action)] = action
-        return bool(joins)
 
     def finish(self) -> None:
         """Wait for the step's operations; their error (unreachable, refused) is the step's. Its joins wait
@@ -192,9 +192,7 @@ class StepRun:
         joins, self._step_joins = self._step_joins, []
         if pending is not None:
             pending.result()
-        for group, action, member in joins:
-            self.joins.setdefault(group, []).append((action, member))
-            self._waiting[id(action)] = action
+        self._wait_for(joins)
 
     def failed(self) -> None:
         """The step failed: wait for what it sent, drop its joins, forget which groups exist."""

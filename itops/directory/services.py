@@ -912,8 +912,8 @@ def _segments(actions: list[DirectoryAction]):
 
 
 def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: datetime, by) -> bool:
-    """Joiners in one go, in one savepoint: every account's operations go out over the run's writer lanes
-    while the itops side (users, provisioning tickets, audit entries) is written in a few statements for
+    """Joiners in one go, in one savepoint: every account's operations are queued on the run's writer (or its
+    writer processes) while the itops side (users, provisioning tickets, audit entries) is written in a few statements for
     all of them. False when they cannot all be done this way (a refusal, a lost directory, a joiner no
     longer pending, a bug): then nothing of it is kept, and the caller runs the same steps one by one,
     which converge on whatever was sent (an account that was added is found and left as it is)."""
@@ -1239,7 +1239,7 @@ def _record_onboarded(person: Person, user: User | None, *, by) -> dict:
     if user is not None:
         person.user_id = user.id
     return audit.values("directory.account_created", "person", person.id, actor=by,
-                 summary=f"account {person.username} created for {person.display_name}")
+                        summary=f"account {person.username} created for {person.display_name}")
 
 
 def _run_disable(action: DirectoryAction, person: Person, *, now: datetime, by, run: StepRun | None = None) -> None:

@@ -329,7 +329,7 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
     """File a ticket. The requester's role decides what they may set: priority is staff-only."""
     ticket = _new_ticket(requester, title=title, body=body, category_id=category_id, impact=impact, urgency=urgency,
                          asset_id=asset_id, by=by, source=source, priority=priority, dedup_key=dedup_key)
-    if dedup_key and db.session.scalar(select(Ticket.id).where(Ticket.dedup_key == dedup_key)):
+    if dedup_key and taken_dedup_keys([dedup_key]):
         raise Conflict("A ticket for this already exists.")
     _file([(ticket, by)], uploads=[u for u in uploads if u.filename])
     return ticket
