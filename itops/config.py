@@ -261,7 +261,8 @@ def load_config(environ: dict | None = None) -> dict:
         "ITOPS_ENCRYPTION_KEY": encryption_key,
         "ITOPS_INSTANCE_DIR": str(instance_dir),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A server connection can drop while pooled; a SQLite file cannot, and a ping costs each checkout a query.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
         "ITOPS_LDAP": ldap,
         "ITOPS_DIRECTORY": _directory_settings(env),
         "ITOPS_SESSION_HOURS": session_hours,

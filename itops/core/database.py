@@ -35,9 +35,16 @@ class UTCDateTime(TypeDecorator):
 
 
 def configure_sqlite(engine: Engine) -> None:
-    """WAL lets the web and scheduler processes read while one writes; foreign keys are off by default."""
+    """WAL lets the web and scheduler processes read while one writes; foreign keys are off by default;
+    writers queue for the write lock in the processes (itops.core.sqlite_writers), not in SQLite's sleeps."""
     if engine.dialect.name != "sqlite":
         return
+
+    @event.listens_for(engine, "do_connect")
+    def _queued_writers(_dialect, _record, _cargs, cparams):
+        from itops.core.sqlite_writers import QueuedWriterConnection
+
+        cparams.setdefault("factory", QueuedWriterConnection)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -82,7 +89,7 @@ def assign_ids(session, model) -> None:
 
 
 def insert_now(session, model, objects: list) -> None:
-    """Write new objects of `model` at once, in one executemany, and put them in the session as written: their
+    """Write new objects of `model` at once, in one statement, and put them in the session as written: their
     ids, column defaults and many-to-one foreign keys set, without the unit of work, whose bookkeeping costs
     a batch several times the INSERT itself. The rows they refer to must be written already; the objects
     must not refer to each other. For batches of plain rows (no insert events are used in this project)."""
@@ -96,14 +103,17 @@ def insert_now(session, model, objects: list) -> None:
         if obj in session:  # pending: the unit of work must not write it a second time
             session.expunge(obj)
     waiting = [obj for obj in objects if getattr(obj, key.key) is None]
-    for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), [])):
-        setattr(obj, key.key, new_id)
+    # One new row takes the id the database gives it on insert; a batch reserves its ids first.
+    one_new_row = len(objects) == 1 and len(waiting) == 1
+    if not one_new_row:
+        for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), [])):
+            setattr(obj, key.key, new_id)
     rows = []
     for obj in objects:
         for relation in mapper.relationships:
             target = obj.__dict__.get(relation.key)
             if relation.direction is MANYTOONE and target is not None:
-                target_mapper = inspect(type(target))
+                target_mapper = inspect(target.__class__)  # __class__: also through a proxy (current_user)
                 for local, remote in relation.local_remote_pairs:
                     setattr(obj, mapper.get_property_by_column(local).key,
                             getattr(target, target_mapper.get_property_by_column(remote).key))
@@ -116,7 +126,12 @@ def insert_now(session, model, objects: list) -> None:
                         else default.arg)
             row[column.key] = obj.__dict__[name]
         rows.append(row)
-    session.connection().execute(table.insert(), rows)
+    if one_new_row:
+        del rows[0][key.key]
+        result = session.connection().execute(table.insert(), rows[0])
+        setattr(objects[0], key.key, result.inserted_primary_key[0])
+    else:
+        session.connection().execute(table.insert(), rows)
     for obj in objects:
         make_transient_to_detached(obj)
         session.add(obj)

@@ -57,3 +57,19 @@ def test_assign_ids_lets_the_unit_of_work_send_one_statement_for_many_rows():
     statements = _statements(db.session.flush)
     assert statements.count("INSERT INTO audit_entries") == 1
     assert sorted(e.object_id for e in db.session.scalars(select(AuditEntry))) == ["0", "1", "2", "3"]
+
+
+def test_insert_now_gives_a_single_new_row_the_id_the_database_hands_out(make_user):
+    requester = make_user(Role.EMPLOYEE)
+    earlier = Ticket(title="earlier", body="b", requester=requester, impact="low", urgency="low", priority="low",
+                     priority_rank=3)
+    insert_now(db.session, Ticket, [earlier])
+    ticket = Ticket(title="one", body="b", requester=requester, impact="low", urgency="low", priority="low",
+                    priority_rank=3)
+    statements = _statements(lambda: insert_now(db.session, Ticket, [ticket]))
+    assert statements == ["INSERT INTO tickets"]  # no id reservation first
+    assert ticket.id is not None and ticket.id > earlier.id and ticket.requester_id == requester.id
+    assert _statements(db.session.flush) == []
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).title == "one"
