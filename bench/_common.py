@@ -135,7 +135,7 @@ def free_port() -> int:
 class Server:
     """gunicorn serving app:app for one instance on a free loopback port; a context manager that always stops it.
 
-    gthread workers, as `make run` (itops.demo) serves the app; two workers by default. The server runs in
+    As the README's serving line: two sync workers by default (gthread with --threads above 1). The server runs in
     its own session, so a Ctrl-C reaches the bench (which then stops the server) rather than gunicorn alone.
 
     --preload: the app is built once in the master and the workers fork ready. Without it /healthz answered
@@ -143,15 +143,18 @@ class Server:
     worker while the second was still importing, and the bench measured one worker (one core, the GIL).
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, threads: int = 8):
+    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, threads: int = 1,
+                 app: str = "app:app", cwd: Path = PROJECT_ROOT):
         self.env, self.log_path, self.workers, self.threads = env, log_path, workers, threads
+        self.app, self.cwd = app, cwd
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._log_start = 0
 
     @property
     def description(self) -> str:
-        return f"gunicorn {self.workers} workers x {self.threads} threads (gthread) on {HOST}:{self.port}"
+        kind = "sync" if self.threads == 1 else f"gthread x {self.threads} threads"
+        return f"gunicorn {self.workers} workers ({kind}) on {HOST}:{self.port}"
 
     def start(self, timeout: float = 60) -> Server:
         self.port = free_port()
@@ -160,9 +163,9 @@ class Server:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{self.port}", "--workers", str(self.workers),
-                 "--worker-class", "gthread", "--threads", str(self.threads), "--preload", "--graceful-timeout", "5",
-                 "--capture-output", "--no-control-socket", "app:app"],
-                env=self.env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                 "--threads", str(self.threads), "--preload", "--graceful-timeout", "5",
+                 "--capture-output", "--no-control-socket", self.app],
+                env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         finally:
             log.close()
@@ -684,14 +687,19 @@ def prepare_seed_instance(args) -> Path | None:
     return instance
 
 
+def add_gunicorn_arguments(parser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker: 1 runs the sync worker (the README's serving line), more "
+                             "run gthread, which keeps each keep-alive client on one worker")
+
+
 def add_page_bench_arguments(parser, *, instance_name: str) -> None:
     """The options every page bench takes: which seeded instance, how hard, and how gunicorn runs."""
     parser.add_argument("--instance", type=Path, default=default_instance(instance_name))
     parser.add_argument("--requests", type=int, default=400, help="measured requests per scenario")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests per scenario first")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads per gunicorn worker (gthread); 2 beat 8 here: less GIL contention")
+    add_gunicorn_arguments(parser)
     parser.add_argument("--database-url", help="default: the one the seed used (from <instance>/bench.json)")
     parser.add_argument("--seed", type=int, default=1)

@@ -1,6 +1,6 @@
 """Sustained inventory-agent ingest: many simulated agents pushing gzip'd reports at the server.
 
-Prepares a fresh instance (migrate, an IT staff user, an enrollment token), starts gunicorn (2 gthread
+Prepares a fresh instance (migrate, an IT staff user, an enrollment token), starts gunicorn (2 sync
 workers) on a free loopback port, enrolls AGENTS simulated machines through POST /api/v1/agent/enroll, then
 for DURATION seconds has CONCURRENCY threads push reports to POST /api/v1/agent/inventory round-robin over
 the agents, as docs/agent-protocol.md describes (JSON, Content-Encoding: gzip, Bearer agent token).
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from _common import (
-    CREDENTIALS, GUNICORN_LOG, BenchError, Http, LoadResult, Server, default_instance, excerpt, flask,
+    CREDENTIALS, GUNICORN_LOG, BenchError, Http, add_gunicorn_arguments, LoadResult, Server, default_instance, excerpt, flask,
     fresh_instance, instance_env, latency_summary, machine_load, run_against, run_load, show_problem,
     sigterm_as_interrupt,
     use_instance_in_process, write_private_json,
@@ -285,9 +285,7 @@ def main() -> int:
     parser.add_argument("--database-url", help="a PostgreSQL URL instead of the instance's SQLite file")
     parser.add_argument("--wipe-database", action="store_true",
                         help="with --database-url: drop every table already in that database first")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads per gunicorn worker (gthread); 2 beat 8 here: less GIL contention")
+    add_gunicorn_arguments(parser)
     parser.add_argument("--gzip-level", type=int, default=1,
                         help="compression level of the bodies (the agent uses 9; the server's work is the same, "
                              "a lower level leaves more of the shared CPU to the server)")

@@ -1,6 +1,6 @@
 """Latency of the asset pages and API under concurrent use, against an instance seeded by assets_seed.py.
 
-Starts gunicorn (2 gthread workers, as `make run` serves the app) on a free loopback port, signs in as
+Starts gunicorn (2 sync workers, as the README serves the app) on a free loopback port, signs in as
 the seed's IT staff user through /login (one session per load thread), warms up, then fires REQUESTS
 requests per scenario from CONCURRENCY threads (keep-alive, own cookies) and prints p50/p95/p99/max in ms
 and requests/s, each line against the target p95 < 50 ms. Exit status 0 even when a line misses the

@@ -1,7 +1,7 @@
 """Latency of the helpdesk pages and ticket creation under concurrent use, against an instance seeded by
 tickets_seed.py.
 
-Starts gunicorn (2 gthread workers, preloaded: see _common.Server) on a free loopback port, signs in as the
+Starts gunicorn (2 sync workers, preloaded: see _common.Server) on a free loopback port, signs in as the
 seed's IT staff user through /login (one session per load thread), warms up, then fires REQUESTS requests
 per scenario from CONCURRENCY threads (keep-alive, own cookies): the open queue, a filtered queue, search for
 a common and for a rare word, a ticket page, and ticket creation through the API with the employee's token.
