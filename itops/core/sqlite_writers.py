@@ -53,6 +53,13 @@ class QueuedWriterConnection(sqlite3.Connection):
     def cursor(self, factory=None):
         return super().cursor(factory or QueuedWriterCursor)
 
+    # The connection's own shortcuts make a plain sqlite3 cursor; these go through the queue too.
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):
+        return self.cursor().executemany(sql, seq_of_parameters)
+
     def commit(self):
         try:
             super().commit()

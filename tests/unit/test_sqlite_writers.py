@@ -1,5 +1,7 @@
 """SQLite writers queue for the write lock in the processes (itops.core.sqlite_writers), on a real database file."""
+import fcntl
 import multiprocessing
+import os
 import sqlite3
 import threading
 
@@ -46,6 +48,30 @@ def _insert_in_thread(path, who, busy_timeout_ms=5000):
 def _rows(path):
     with _connect(path) as connection:
         return [who for (who,) in connection.execute("SELECT who FROM rows ORDER BY id")]
+
+
+def _writer_lock_is_free(path) -> bool:
+    """Whether another process could take the queue's lock now (flock on a separate open file)."""
+    descriptor = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+
+
+def test_a_write_transaction_holds_the_queue_from_its_first_change_to_its_end(database):
+    connection = _connect(database)
+    connection.execute("SELECT count(*) FROM rows").fetchone()
+    assert _writer_lock_is_free(database)  # reads do not queue
+    connection.execute("INSERT INTO rows (who) VALUES ('one')")
+    assert not _writer_lock_is_free(database)
+    connection.execute("UPDATE rows SET who = 'two'")
+    assert not _writer_lock_is_free(database)
+    connection.commit()
+    assert _writer_lock_is_free(database)
 
 
 def test_a_second_writer_waits_for_the_first_to_commit_instead_of_failing(database):
