@@ -17,6 +17,7 @@ lock held and is never stale.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import re
 import sqlite3
@@ -103,7 +104,7 @@ class QueuedWriterConnection(sqlite3.Connection):
             raise sqlite3.OperationalError("database is locked")
         try:
             lock_file = self._file()
-            for attempt in range(1 << 62):
+            for attempt in itertools.count():
                 try:
                     fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
