@@ -46,6 +46,7 @@ class QueuedWriterConnection(sqlite3.Connection):
         path = os.fspath(database)
         self._queued = path not in ("", ":memory:") and not path.startswith("file:")
         self._path = os.path.abspath(path) if self._queued else path
+        self._in_process = _process_lock(self._path) if self._queued else None
         self._timeout = DEFAULT_TIMEOUT
         self._holding = False
         self._lock_file: int | None = None
@@ -99,7 +100,7 @@ class QueuedWriterConnection(sqlite3.Connection):
 
     def _acquire(self) -> None:
         deadline = time.monotonic() + self._timeout
-        in_process = _process_lock(self._path)
+        in_process = self._in_process
         if not in_process.acquire(timeout=self._timeout):
             raise sqlite3.OperationalError("database is locked")
         try:
@@ -124,7 +125,7 @@ class QueuedWriterConnection(sqlite3.Connection):
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         finally:
-            _process_lock(self._path).release()
+            self._in_process.release()
 
     def _file(self) -> int:
         # A connection carried over a fork must not share its open file (and so its flock) with the parent.

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from itops.assets import services as assets_services
@@ -331,7 +331,7 @@ def create_ticket(requester: User, *, title: str, body: str, category_id: int | 
                          asset_id=asset_id, by=by, source=source, priority=priority, dedup_key=dedup_key)
     if dedup_key and taken_dedup_keys([dedup_key]):
         raise Conflict("A ticket for this already exists.")
-    _file([(ticket, by)], uploads=[u for u in uploads if u.filename])
+    _file([(ticket, by)], uploads=uploads)
     return ticket
 
 
@@ -381,7 +381,7 @@ def _new_ticket(requester: User, *, title: str, body: str, category_id: int | No
     category = None
     if category_id is not None:
         # With the team and assignee it routes to, which the new ticket's notices need: one query.
-        category = db.session.scalar(_category_with_routing(), {"category_id": category_id})
+        category = db.session.get(Category, category_id, options=_category_routing())
         if category is None or not category.active:
             raise ValidationFailed("Unknown category.", errors={"category_id": ["Choose a listed category."]})
     asset = None
@@ -407,11 +407,11 @@ def _new_ticket(requester: User, *, title: str, body: str, category_id: int | No
 
 
 @functools.cache
-def _category_with_routing():
-    """A category with the team and assignee it routes to, which a new ticket's notices need: one query, built
-    once (building it cost more than running it)."""
-    return (select(Category).options(joinedload(Category.default_team), joinedload(Category.default_assignee))
-            .where(Category.id == bindparam("category_id")))
+def _category_routing() -> tuple:
+    """Load a category with the team and assignee it routes to, which a new ticket's notices need: one query.
+    Built once (building them cost more than running the query); a batch of tickets finds the category in the
+    session after the first."""
+    return joinedload(Category.default_team), joinedload(Category.default_assignee)
 
 
 def _file(filings: list[tuple[Ticket, User]], *, uploads: list[Upload] = (), acknowledge: bool = True) -> None:

@@ -15,6 +15,7 @@ from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
 from itops.extensions import db
+from itops.tickets import services as tickets_services
 from itops.tickets.models import Ticket
 from tests.integration import directory_support
 from tests.integration.directory_support import TODAY, entry, group_members
@@ -37,6 +38,16 @@ def _can_bind(instance, username: str, password: str) -> bool:
         return connection.bind()
     finally:
         connection.unbind()
+
+
+def _with_the_directory_down(instance, run):
+    """What `run()` returns while this module's slapd is stopped; it is started again afterwards."""
+    instance.stop()
+    try:
+        return run()
+    finally:
+        directory_support.start_slapd(instance.workdir, port=instance.port,
+                                      admin_password=directory_support.ADMIN_PASSWORD)
 
 
 def _mappings() -> None:
@@ -113,12 +124,8 @@ def test_joiners_due_while_the_directory_is_down_wait_for_their_retry(app, hr):
     _mappings()
     csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
-    hr.stop()
-    try:
-        summary = services.run_due()
-        db.session.commit()
-    finally:
-        directory_support.start_slapd(hr.workdir, port=hr.port, admin_password=directory_support.ADMIN_PASSWORD)
+    summary = _with_the_directory_down(hr, lambda: services.run_due())
+    db.session.commit()
     assert summary.unreachable and summary.retrying == 1 and summary.done == 0
     attempts = list(db.session.scalars(db.select(DirectoryAction.attempts).order_by(DirectoryAction.id)))
     assert attempts[0] == 1 and set(attempts[1:]) == {0}  # only the step it tried counts an attempt
@@ -134,12 +141,15 @@ def _run_due(through: str) -> dict:
     return summary.as_dict()
 
 
-def test_joiners_go_together_in_a_few_statements_each_with_user_ticket_and_audit(app, hr):
+def test_joiners_go_together_in_a_few_statements_each_with_user_ticket_and_audit(app, hr, make_user):
     _mappings()
+    it = make_user("it_staff")
+    team = tickets_services.save_team("Desk", email="desk@example.org", member_ids=[it.id], by=it)
+    hardware = tickets_services.save_category("Hardware", default_team_id=team.id, default_assignee_id=None, by=it)
     csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
     statements = []
-    listener = lambda *args: statements.append(" ".join(args[2].split()[:3]))  # noqa: E731
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
     db.event.listen(db.engine, "before_cursor_execute", listener)
     try:
         summary = services.run_due()
@@ -148,12 +158,15 @@ def test_joiners_go_together_in_a_few_statements_each_with_user_ticket_and_audit
     db.session.commit()
     assert summary.done == JOINERS and summary.failed == summary.retrying == 0
     # One insert per kind of row for the whole batch, not one per joiner.
-    inserts = [s for s in statements if s.startswith("INSERT")]
+    inserts = [" ".join(s.split()[:3]) for s in statements if s.startswith("INSERT")]
     assert len(inserts) < 12, inserts
+    # The tickets' category is read once for the batch, not once per ticket.
+    assert sum("FROM ticket_categories" in s for s in statements) < 5
     db.session.expire_all()  # what the database has
     people = list(db.session.scalars(db.select(Person).order_by(Person.id)))
     assert all(p.state == PersonState.ACTIVE and p.user is not None and p.provisioning_ticket_id for p in people)
     assert len({p.provisioning_ticket_id for p in people}) == JOINERS
+    assert {db.session.get(Ticket, p.provisioning_ticket_id).category_id for p in people} == {hardware.id}
     created = db.session.scalar(db.select(db.func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "directory.account_created"))
     assert created == JOINERS
@@ -199,6 +212,9 @@ def test_a_refused_write_in_a_batch_runs_the_joiners_one_by_one_and_nothing_is_d
     assert users == JOINERS
     people = list(db.session.scalars(db.select(Person)))
     assert all(p.user is not None and p.user.username == p.username for p in people)
+    # What the undone batch had marked on the people is written again by the one-by-one run.
+    assert all(p.state == PersonState.ACTIVE and p.dn == f"uid={p.username},{hr.people_dn}"
+               and p.provisioning_ticket_id for p in people)
     assert _can_bind(hr, late, outcome.applied["passwords"][late])
 
 
@@ -223,11 +239,7 @@ def test_a_long_run_while_the_directory_is_down_leaves_the_joiners_waiting_and_n
     _mappings()
     csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
-    hr.stop()
-    try:
-        summary = _run_due("processes")
-    finally:
-        directory_support.start_slapd(hr.workdir, port=hr.port, admin_password=directory_support.ADMIN_PASSWORD)
+    summary = _with_the_directory_down(hr, lambda: _run_due("processes"))
     assert summary["directory_unreachable"] and summary["retrying"] == 1 and summary["done"] == 0
     db.session.expire_all()
     assert all(p.state == PersonState.PENDING and p.user_id is None for p in db.session.scalars(db.select(Person)))
