@@ -62,12 +62,12 @@ def build_app(overrides: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from itops.core.database import configure_sqlite, forget_rolled_back_inserts
+    from itops.core.database import configure_sqlite, forget_rolled_back_writes
 
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
-    forget_rolled_back_inserts()
+    forget_rolled_back_writes()
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, event, false, func, inspect, select, text, update
+from sqlalchemy import DateTime, bindparam, event, false, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 
@@ -140,18 +141,59 @@ def insert_now(session, model, objects: list) -> None:
 
 
 _INSERTED = "itops.inserted_now"   # session.info: (transaction, objects) written by insert_now
+_UPDATED = "itops.updated_now"     # session.info: (transaction, objects) written by update_now
 
 
-def forget_rolled_back_inserts() -> None:
-    """Make a rollback (of a savepoint too) take insert_now's objects out of the session as well: the unit
-    of work forgets the rows it inserted itself, but it did not see these being inserted, and a later row
-    given the same id would clash with them. Installed once per process, by create_app."""
+def update_now(session, model, objects: list, columns: tuple[str, ...]) -> None:
+    """Write these columns of many persistent objects of `model` in one executemany UPDATE (by primary key),
+    and take them as written. An object with no other change leaves the session's dirty set: the unit of
+    work's bookkeeping of each dirty object (its relationships' histories above all) costs a batch far more
+    than the UPDATE. A rollback (of a savepoint too) expires them, so they are read again as they are.
+    Column attributes only, named as their columns."""
+    if not objects:
+        return
+    if isinstance(session, scoped_session):
+        session = session()
+    table = model.__table__
+    key = table.primary_key.columns[0]
+    statement = update(table).where(key == bindparam("_key")).values({name: bindparam(name) for name in columns})
+    with session.no_autoflush:  # reading an expired object's values must not flush the objects' other changes
+        rows = [{"_key": getattr(obj, key.key), **{name: getattr(obj, name) for name in columns}} for obj in objects]
+    session.connection().execute(statement, rows)
+    written = set(columns)
+    for obj in objects:
+        state = inspect(obj)
+        if written.issuperset(state.committed_state):
+            # Nothing else changed: clean, as after a flush (no public call does this for one object).
+            state._commit_all(state.dict, session.identity_map)
+        else:
+            for name in columns:
+                set_committed_value(obj, name, getattr(obj, name))
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_UPDATED, []).append((transaction, list(objects)))
+
+
+def forget_rolled_back_writes() -> None:
+    """Make a rollback (of a savepoint too) take insert_now's objects out of the session and expire
+    update_now's: the unit of work undoes what it wrote itself, but it did not see these writes, and a later
+    row given the same id would clash with an inserted one. Installed once per process, by create_app."""
     if not event.contains(Session, "after_soft_rollback", _forget_rolled_back):
         event.listen(Session, "after_soft_rollback", _forget_rolled_back)
         event.listen(Session, "after_commit", _forget_committed)
 
 
 def _forget_rolled_back(session, previous_transaction) -> None:
+    updated = session.info.get(_UPDATED)
+    if updated:
+        kept = []
+        for transaction, objects in updated:
+            if _inside(transaction, previous_transaction):
+                for obj in objects:
+                    if obj in session:
+                        session.expire(obj)
+            else:
+                kept.append((transaction, objects))
+        session.info[_UPDATED] = kept
     inserted = session.info.get(_INSERTED)
     if not inserted:
         return
@@ -168,6 +210,7 @@ def _forget_rolled_back(session, previous_transaction) -> None:
 
 def _forget_committed(session) -> None:
     session.info.pop(_INSERTED, None)  # after_commit: the outermost transaction only
+    session.info.pop(_UPDATED, None)
 
 
 def _inside(transaction, outer) -> bool:

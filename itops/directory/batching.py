@@ -23,6 +23,7 @@ import multiprocessing
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation
 
@@ -62,17 +63,45 @@ class WriterProcesses:
 
     PROCESSES = 2
     MIN_BATCH = 50   # fewer joiners are sent from this process: starting the writers would cost more
+    GROUP = 10       # joiners per task: each task's trip through the pool (pickling, pipes, the pool's
+                     # threads here, which take the GIL from the itops work) costs about what an add does
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
         self._pool: ProcessPoolExecutor | None = None
         self._stopped = None
+        self._queued: list[list[LdapOperation]] = []
+        self._queued_future: Future | None = None   # the queued joiners' outcome, once they are sent
 
     def start_batch(self) -> None:
         if self._stopped is not None:
             self._stopped.clear()
 
     def submit(self, operations: list[LdapOperation]) -> Future:
+        """Queue one joiner's operations; they go with the next GROUP joiners (or at `send_queued`). The
+        future is the group's: it fails with the group's first failed write."""
+        if self._queued_future is None:
+            self._queued_future = Future()
+        self._queued.append(operations)
+        future = self._queued_future
+        if len(self._queued) >= self.GROUP:
+            self.send_queued()
+        return future
+
+    def send_queued(self) -> None:
+        if not self._queued:
+            return
+        group, future = self._queued, self._queued_future
+        self._queued, self._queued_future = [], None
+        self._started().submit(_write_group, group).add_done_callback(partial(_pass_on, future))
+
+    def drop_queued(self) -> None:
+        """Forget the joiners not sent yet (their batch failed): their future says so."""
+        if self._queued_future is not None:
+            self._queued_future.set_exception(NotSent("not sent: an earlier write of the batch failed"))
+        self._queued, self._queued_future = [], None
+
+    def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn, not fork: this process has threads and database connections a fork would copy.
             context = multiprocessing.get_context("spawn")
@@ -80,9 +109,10 @@ class WriterProcesses:
             # The settings (bind password included) go to the children through the pipe, never argv or env.
             self._pool = ProcessPoolExecutor(self.PROCESSES, mp_context=context, initializer=_start_writer,
                                              initargs=(self.gateway.ldap, self.gateway.settings, self._stopped))
-        return self._pool.submit(_write, operations)
+        return self._pool
 
     def close(self) -> None:
+        self.drop_queued()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -96,9 +126,19 @@ def _start_writer(ldap, settings, stopped) -> None:
     _writer = (Gateway(ldap, settings), stopped)
 
 
-def _write(operations: list[LdapOperation]) -> None:
-    """In a writer process: apply one joiner's operations, unless a write of the batch failed already."""
-    apply_unless_stopped(*_writer, operations)
+def _write_group(group: list[list[LdapOperation]]) -> None:
+    """In a writer process: apply each joiner's operations in turn, unless a write of the batch failed already."""
+    for operations in group:
+        apply_unless_stopped(*_writer, operations)
+
+
+def _pass_on(future: Future, done: Future) -> None:
+    """A group's outcome, from the pool's future to the one its joiners were given."""
+    error = done.exception()
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 class KnownGroups:
@@ -109,6 +149,10 @@ class KnownGroups:
         self.gateway = gateway
         self.seen: set[str] = set()
         self.asked: set[str] = set()
+
+    def forget(self) -> None:
+        """Ask again: a step failed, perhaps because a group it took for existing is gone."""
+        self.seen, self.asked = set(), set()
 
     def existing(self, group_dns: list[str]) -> set[str]:
         unknown = [dn for dn in group_dns if dn.lower() not in self.asked]
@@ -123,6 +167,7 @@ class StepRun:
     gateway: Gateway
     mappings: list
     processes: WriterProcesses | None = None   # for batches of joiners, when the run has them
+    groups: KnownGroups | None = None          # which groups exist, shared by the chunks of a long run
     joins: dict[str, list[tuple[object, str]]] = field(default_factory=dict)   # group DN -> [(action, member DN)]
     _writer: ThreadPoolExecutor | None = None
     _pending: Future | None = None
@@ -130,7 +175,8 @@ class StepRun:
     _waiting: dict[int, object] = field(default_factory=dict)   # steps with joins in `joins`, by id
 
     def __post_init__(self):
-        self.groups = KnownGroups(self.gateway)   # the planner adds the groups a step creates
+        if self.groups is None:
+            self.groups = KnownGroups(self.gateway)   # the planner adds the groups a step creates
         self.accounts: dict[str, object] = {}          # joiners' accounts read ahead, each taken by its first step
         self.users: dict[str, object] | None = None   # itops users by username, read for the run's joiners
         self.kits: dict[str, list] = {}               # kit templates by department, as read in this run
@@ -176,6 +222,16 @@ class StepRun:
             return self.processes.submit(now)
         return self._writing().submit(apply_unless_stopped, self.gateway, self._stopped, now)
 
+    def send_queued(self) -> None:
+        """Send what `submit` still holds back (the batch's last joiners)."""
+        if self._use_processes:
+            self.processes.send_queued()
+
+    def drop_queued(self) -> None:
+        """The batch failed before all of it was sent: what is held back is not sent."""
+        if self._use_processes:
+            self.processes.drop_queued()
+
     def keep_joins(self, action, operations: list[LdapOperation]) -> None:
         """A joiner taken together is done: its group joins wait for `send_joins`."""
         self._wait_for(joins_of(action, operations))
@@ -199,7 +255,7 @@ class StepRun:
         pending, self._pending, self._step_joins, self.result = self._pending, None, [], None
         if pending is not None:
             pending.exception()
-        self.groups = KnownGroups(self.gateway)
+        self.groups.forget()
 
     # -- joins
 

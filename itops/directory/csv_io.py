@@ -81,13 +81,19 @@ def read_rows(data: bytes) -> list[dict]:
     return rows
 
 
-def check(rows: list[dict]) -> ImportPreview:
+def _lookups(rows: list[dict]) -> services.Lookups:
+    """What checking and applying these rows look up: the people they name (employees and managers) and,
+    for a large file, every username taken."""
+    numbers = {row.get(name) for row in rows for name in ("employee_number", "manager_employee_number")}
+    return services.Lookups(numbers, people_count=len(rows))
+
+
+def check(rows: list[dict], *, lookups: services.Lookups | None = None) -> ImportPreview:
     """Check every row against HR's records and the rest of the file; writes nothing."""
     checks: list[RowCheck] = []
     seen: dict[str, RowCheck] = {}
     in_file = {(row.get("employee_number") or "").strip() for row in rows}
-    lookups = services.Lookups(in_file | {(row.get("manager_employee_number") or "").strip() for row in rows},
-                               people_count=len(rows))
+    lookups = lookups or _lookups(rows)
     for number, row in enumerate(rows, start=2):
         employee_number = (row.get("employee_number") or "").strip()
         result = RowCheck(number, employee_number)
@@ -184,12 +190,13 @@ def _recorded_manager_of(employee_number: str, lookups: services.Lookups) -> str
     return person.manager.employee_number if person is not None and person.manager is not None else None
 
 
-def apply_rows(rows: list[dict], *, by, batch: Batch | None = None, progress=None) -> dict:
-    """Apply checked rows (RowCheck.values), managers first; steps due today wait for run_due."""
+def apply_rows(rows: list[dict], *, by, batch: Batch | None = None, progress=None,
+               lookups: services.Lookups | None = None) -> dict:
+    """Apply checked rows (RowCheck.values), managers first; steps due today wait for run_due.
+    `lookups`: the check's, when it ran in the same transaction (nothing has changed since)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     pending = {row["employee_number"]: row for row in rows}
-    lookups = services.Lookups({*pending, *(row.get("manager_employee_number") for row in rows)},
-                               people_count=len(rows))
+    lookups = lookups or _lookups(rows)
     passwords: dict[str, str] = {}
     while pending:
         ready = [row for row in pending.values() if not row.get("manager_employee_number")
@@ -243,12 +250,14 @@ class ImportOutcome:
 def import_csv(data: bytes, *, by, dry_run: bool = False) -> ImportOutcome:
     """All or nothing: any row with an error means nothing is written; over the guard, nothing is written
     but the held batch."""
-    preview = check(read_rows(data))
+    rows = read_rows(data)
+    lookups = _lookups(rows)  # the check's look-ups serve the apply: one transaction, nothing changes between
+    preview = check(rows, lookups=lookups)
     if dry_run or not preview.ok:
         return ImportOutcome(preview)
-    rows = [row.values for row in preview.rows if row.action != "unchanged"]
+    changed = [row.values for row in preview.rows if row.action != "unchanged"]
     if preview.removals and services.guard_trips(preview.removals):
-        batch = services.hold_batch(BatchKind.CSV_IMPORT, f"HR import of {len(rows)} changed rows",
-                                    removals=preview.removals, by=by, payload={"rows": rows})
+        batch = services.hold_batch(BatchKind.CSV_IMPORT, f"HR import of {len(changed)} changed rows",
+                                    removals=preview.removals, by=by, payload={"rows": changed})
         return ImportOutcome(preview, held_batch=batch)
-    return ImportOutcome(preview, applied=apply_rows(rows, by=by))
+    return ImportOutcome(preview, applied=apply_rows(changed, by=by, lookups=lookups))

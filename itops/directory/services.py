@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 from ldap3.utils.dn import parse_dn
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,7 +30,7 @@ from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.auth.directory import DirectoryAccount
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, insert_now, utcnow
+from itops.core.database import assign_ids, insert_now, update_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
@@ -59,6 +59,7 @@ UNSET: Any = object()
 APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
 ONBOARD_TOGETHER = 200   # joiners written in one savepoint by one run of due steps
 PERSON_ONBOARDED = ("dn", "state", "user_id", "provisioning_ticket_id")   # what onboarding changes on the person
+ACTION_OUTCOME = ("state", "done_at", "last_error", "next_attempt_at", "secret_encrypted", "result")  # set by _done
 
 
 def settings():
@@ -844,7 +845,7 @@ def _hold_unapproved_removals(actions: list[DirectoryAction], *, by) -> tuple[li
 
 
 def run_due(*, now: datetime | None = None, today: date | None = None, limit: int | None = None, progress=None,
-            by="system", writers: WriterProcesses | None = None) -> RunSummary:
+            by="system", writers: WriterProcesses | None = None, groups: KnownGroups | None = None) -> RunSummary:
     """Run the steps that are due. The scheduler and `flask itops directory run-due` call this.
 
     A step the directory cannot take now (unreachable) is retried later with backoff, and the run
@@ -859,11 +860,11 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
         summary.held, summary.held_batch_id = batch.removals, batch.id
     if progress is not None:
         progress.set_total(len(actions))
-    run = StepRun(gateway(), group_mappings(), processes=writers)
+    run = StepRun(gateway(), group_mappings(), processes=writers, groups=groups)
     _read_ahead(run, actions)
-    for action in actions:  # every attempt counts, written in one flush; those the run does not reach give it back
+    for action in actions:  # every attempt counts, written at once; those the run does not reach give it back
         action.attempts += 1
-    db.session.flush()
+    update_now(db.session, DirectoryAction, actions, ("attempts",))
     reached = 0
     try:
         for segment in _segments(actions):
@@ -934,7 +935,8 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
                 sent.append(run.submit(operations))
                 # Marked at once: a later joiner's account names this one as its manager.
                 planned.append((action, wanted, operations, _mark_onboarded(action.person)))
-                _taken_as_written(action.person, PERSON_ONBOARDED)  # by _write_people, with the rest
+                _taken_as_written(action.person, PERSON_ONBOARDED)  # by update_now, with the rest
+            run.send_queued()
             users = _link_users([(action.person, wanted, dn) for action, wanted, _, dn in planned], run)
             _open_provisioning_tickets([(action.person, action, user) for (action, *_), user in zip(planned, users)],
                                        run=run)
@@ -944,12 +946,14 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
                 action.result = {"ldap": [op.as_dict() for op in operations]}
                 _done(action, now, keep_secret=any(is_join(op) for op in operations))
             audit.record_many(entries)
-            _write_people([action.person for action in actions], PERSON_ONBOARDED)
+            update_now(db.session, Person, [action.person for action in actions], PERSON_ONBOARDED)
+            update_now(db.session, DirectoryAction, actions, ACTION_OUTCOME)
         db.session.flush()
         for future in sent:
             if future is not None:
                 future.result()
     except BaseException as exc:
+        run.drop_queued()
         for future in sent:
             if future is not None:
                 future.exception()  # wait for what was sent
@@ -965,18 +969,6 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
     for action, _, operations, _ in planned:
         run.keep_joins(action, operations)
     return True
-
-
-def _write_people(people: list[Person], columns: tuple[str, ...]) -> None:
-    """These columns of many people's rows in one statement (the ORM writes rows of a table that refers to
-    itself, managers, one at a time), then taken as written by the session."""
-    table = Person.__table__
-    statement = update(table).where(table.c.id == bindparam("person_id")).values(
-        {name: bindparam(name) for name in columns})
-    db.session.connection().execute(statement, [{"person_id": person.id, **{name: getattr(person, name)
-                                                                           for name in columns}} for person in people])
-    for person in people:
-        _taken_as_written(person, columns)
 
 
 def _taken_as_written(person: Person, columns: tuple[str, ...]) -> None:
@@ -1005,10 +997,13 @@ def _send_joins(run: StepRun, summary: RunSummary, now: datetime) -> None:
     it waits for its retry (or fails), keeping its initial password, and converges then."""
     waiting = run.waiting_steps()
     failed = run.send_joins()
+    joined = [action for action in waiting if id(action) not in failed]
+    for action in joined:
+        action.secret_encrypted = None
+    update_now(db.session, DirectoryAction, joined, ("secret_encrypted",))
     for action in waiting:
         error = failed.get(id(action))
         if error is None:
-            action.secret_encrypted = None
             continue
         action.state, action.done_at = ActionState.PENDING.value, None
         if isinstance(error, DirectoryUnreachable):

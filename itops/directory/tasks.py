@@ -7,7 +7,7 @@ from flask import current_app
 
 from itops.core import jobs
 from itops.directory import services
-from itops.directory.batching import WriterProcesses
+from itops.directory.batching import KnownGroups, WriterProcesses
 from itops.directory.ldap import gateway
 from itops.extensions import db
 
@@ -21,9 +21,10 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
     or the directory is unreachable (the rest wait for their retry time)."""
     totals = services.RunSummary()
     writers = WriterProcesses(gateway())  # started only if a chunk has joiners to take together
+    groups = KnownGroups(gateway())       # which groups exist, asked once for the whole run
     try:
         while True:
-            summary = services.run_due(limit=CHUNK, by=by, writers=writers)
+            summary = services.run_due(limit=CHUNK, by=by, writers=writers, groups=groups)
             db.session.commit()
             for name in ("done", "failed", "retrying", "held"):
                 setattr(totals, name, getattr(totals, name) + getattr(summary, name))

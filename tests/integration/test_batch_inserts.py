@@ -1,10 +1,10 @@
-"""Writing batches of new rows: core.database.insert_now and assign_ids, on SQLite and PostgreSQL alike."""
+"""Writing batches of rows: core.database.insert_now, assign_ids and update_now, on SQLite and PostgreSQL alike."""
 from sqlalchemy import event, func, select
 
 from itops.core import audit
 from itops.core.audit import AuditEntry
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, insert_now
+from itops.core.database import assign_ids, insert_now, update_now
 from itops.core.policy import Role
 from itops.extensions import db
 from itops.tickets.models import Ticket
@@ -73,3 +73,46 @@ def test_insert_now_gives_a_single_new_row_the_id_the_database_hands_out(make_us
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).title == "one"
+
+
+def _tickets(requester, count: int) -> list[Ticket]:
+    tickets = [Ticket(title=f"t{i}", body="b", requester=requester, impact="low", urgency="low", priority="low",
+                      priority_rank=3) for i in range(count)]
+    insert_now(db.session, Ticket, tickets)
+    db.session.commit()
+    for ticket in tickets:  # loaded again after the commit, so that no load (and autoflush) comes in between
+        db.session.refresh(ticket)
+    return tickets
+
+
+def test_update_now_writes_the_columns_of_many_rows_in_one_statement_and_leaves_them_clean(make_user):
+    tickets = _tickets(make_user(Role.EMPLOYEE), 3)
+    for ticket in tickets:
+        ticket.status, ticket.title = "open", ticket.title.upper()
+    statements = _statements(lambda: update_now(db.session, Ticket, tickets, ("status", "title")))
+    assert statements == ["UPDATE tickets SET"]
+    assert not db.session.dirty and _statements(db.session.flush) == []  # nothing left for the unit of work
+    db.session.commit()
+    db.session.expire_all()
+    assert [(t.status, t.title) for t in db.session.scalars(select(Ticket).order_by(Ticket.id))] == \
+        [("open", "T0"), ("open", "T1"), ("open", "T2")]
+
+
+def test_update_now_leaves_other_changes_to_the_unit_of_work(make_user):
+    ticket = _tickets(make_user(Role.EMPLOYEE), 1)[0]
+    ticket.status, ticket.body = "open", "changed too"
+    update_now(db.session, Ticket, [ticket], ("status",))
+    assert _statements(db.session.flush) == ["UPDATE tickets SET"]  # the body, which update_now did not write
+    db.session.commit()
+    db.session.expire_all()
+    assert (ticket.status, ticket.body) == ("open", "changed too")
+
+
+def test_a_rolled_back_savepoint_expires_what_update_now_wrote_in_it(make_user):
+    tickets = _tickets(make_user(Role.EMPLOYEE), 2)
+    savepoint = db.session.begin_nested()
+    for ticket in tickets:
+        ticket.status = "open"
+    update_now(db.session, Ticket, tickets, ("status",))
+    savepoint.rollback()
+    assert [t.status for t in tickets] == ["new", "new"]  # read again, as the database has them
