@@ -76,19 +76,6 @@ def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     return True
 
 
-def assign_ids(session, model) -> None:
-    """Give the session's new rows of `model` their ids before they are written, so that the ORM sends them
-    in one executemany: without ids it inserts them one at a time on SQLite, to read each id back (SQLite
-    does not promise the order of RETURNING rows). For batches; a single row gains nothing."""
-    key = model.__table__.primary_key.columns[0]
-    pending = [obj for obj in session.new if isinstance(obj, model)]
-    waiting = [obj for obj in pending if getattr(obj, key.key) is None]
-    if len(waiting) < 2:
-        return
-    for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), pending)):
-        setattr(obj, key.key, new_id)
-
-
 def insert_now(session, model, objects: list) -> None:
     """Write new objects of `model` at once, in one statement, and put them in the session as written: their
     ids, column defaults and many-to-one foreign keys set, without the unit of work, whose bookkeeping costs
@@ -106,26 +93,30 @@ def insert_now(session, model, objects: list) -> None:
     waiting = [obj for obj in objects if getattr(obj, key.key) is None]
     # One new row takes the id the database gives it on insert; a batch reserves its ids first.
     one_new_row = len(objects) == 1 and len(waiting) == 1
-    if not one_new_row:
+    if waiting and not one_new_row:
         for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), [])):
             setattr(obj, key.key, new_id)
+    # Looked up once for the batch, not per row: (attribute, [(foreign key attribute, remote column)]) of each
+    # many-to-one relationship, and (column, attribute, default) of each column.
+    references = [(relation.key, [(mapper.get_property_by_column(local).key, remote)
+                                  for local, remote in relation.local_remote_pairs])
+                  for relation in mapper.relationships if relation.direction is MANYTOONE]
+    columns = [(column.key, mapper.get_property_by_column(column).key, column.default) for column in table.columns]
     rows = []
     for obj in objects:
-        for relation in mapper.relationships:
-            target = obj.__dict__.get(relation.key)
-            if relation.direction is MANYTOONE and target is not None:
+        values = obj.__dict__
+        for name, pairs in references:
+            target = values.get(name)
+            if target is not None:
                 target_mapper = inspect(target.__class__)  # __class__: also through a proxy (current_user)
-                for local, remote in relation.local_remote_pairs:
-                    setattr(obj, mapper.get_property_by_column(local).key,
-                            getattr(target, target_mapper.get_property_by_column(remote).key))
+                for local, remote in pairs:
+                    setattr(obj, local, getattr(target, target_mapper.get_property_by_column(remote).key))
         row = {}
-        for column in table.columns:
-            name = mapper.get_property_by_column(column).key
-            if name not in obj.__dict__:
-                default = column.default
+        for column, name, default in columns:
+            if name not in values:
                 setattr(obj, name, None if default is None else default.arg(None) if default.is_callable
                         else default.arg)
-            row[column.key] = obj.__dict__[name]
+            row[column] = values[name]
         rows.append(row)
     if one_new_row:
         del rows[0][key.key]

@@ -88,8 +88,9 @@ def _lookups(rows: list[dict]) -> services.Lookups:
     return services.Lookups(numbers, people_count=len(rows))
 
 
-def check(rows: list[dict], *, lookups: services.Lookups | None = None) -> ImportPreview:
-    """Check every row against HR's records and the rest of the file; writes nothing."""
+def check(rows: list[dict], *, lookups: services.Lookups | None = None, with_ldap: bool = True) -> ImportPreview:
+    """Check every row against HR's records and the rest of the file; writes nothing. `with_ldap`: each row's
+    directory operations too (what a preview shows; applying the rows does not need them)."""
     checks: list[RowCheck] = []
     seen: dict[str, RowCheck] = {}
     in_file = {(row.get("employee_number") or "").strip() for row in rows}
@@ -108,7 +109,7 @@ def check(rows: list[dict], *, lookups: services.Lookups | None = None) -> Impor
         except DomainError as exc:
             result.errors.append(exc.detail)
     _check_file_reporting_lines(rows, checks, lookups)
-    if current_app.config.get("ITOPS_LDAP") is not None:
+    if with_ldap and current_app.config.get("ITOPS_LDAP") is not None:
         _preview_ldap([c for c in checks if not c.errors and c.action != "unchanged"], lookups)
     preview = ImportPreview(checks)
     preview.removals = sum(1 for r in checks if not r.errors and any(c.startswith("leaves ") for c in r.changes))
@@ -252,7 +253,7 @@ def import_csv(data: bytes, *, by, dry_run: bool = False) -> ImportOutcome:
     but the held batch."""
     rows = read_rows(data)
     lookups = _lookups(rows)  # the check's look-ups serve the apply: one transaction, nothing changes between
-    preview = check(rows, lookups=lookups)
+    preview = check(rows, lookups=lookups, with_ldap=dry_run)
     if dry_run or not preview.ok:
         return ImportOutcome(preview)
     changed = [row.values for row in preview.rows if row.action != "unchanged"]

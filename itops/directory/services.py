@@ -30,7 +30,7 @@ from itops.core import audit, crypto
 from itops.core.auth import services as auth_services
 from itops.core.auth.directory import DirectoryAccount
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, insert_now, update_now, utcnow
+from itops.core.database import insert_now, update_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
@@ -363,7 +363,8 @@ class Lookups:
         # People first, managers before their reports, without the unit of work (which writes a table that
         # refers to itself a row at a time); then the rest, steps in one statement.
         insert_now(db.session, Person, _managers_first([o for o in db.session.new if isinstance(o, Person)]))
-        assign_ids(db.session, DirectoryAction)
+        for model in (UsernameInUse, DirectoryAction):  # they refer to the people, written now
+            insert_now(db.session, model, [o for o in db.session.new if isinstance(o, model)])
         db.session.flush()
         joiners, self.joiners = self.joiners, []
         audit.record_many([audit.values("directory.onboard", "person", person.id, actor=by, summary=summary)

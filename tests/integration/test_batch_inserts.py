@@ -1,10 +1,8 @@
-"""Writing batches of rows: core.database.insert_now, assign_ids and update_now, on SQLite and PostgreSQL alike."""
+"""Writing batches of rows: core.database.insert_now and update_now, on SQLite and PostgreSQL alike."""
 from sqlalchemy import event, func, select
 
-from itops.core import audit
-from itops.core.audit import AuditEntry
 from itops.core.auth.models import User
-from itops.core.database import assign_ids, insert_now, update_now
+from itops.core.database import insert_now, update_now
 from itops.core.policy import Role
 from itops.extensions import db
 from itops.tickets.models import Ticket
@@ -48,15 +46,6 @@ def test_a_rolled_back_savepoint_takes_its_inserted_rows_out_of_the_session_too(
         assert [u.id for u in again] == [u.id for u in first]  # sequence never gives one twice)
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(User)) == 2
-
-
-def test_assign_ids_lets_the_unit_of_work_send_one_statement_for_many_rows():
-    for index in range(4):
-        audit.record("test.batch", "thing", index, summary="x", actor="test")
-    assign_ids(db.session, AuditEntry)
-    statements = _statements(db.session.flush)
-    assert statements.count("INSERT INTO audit_entries") == 1
-    assert sorted(e.object_id for e in db.session.scalars(select(AuditEntry))) == ["0", "1", "2", "3"]
 
 
 def test_insert_now_gives_a_single_new_row_the_id_the_database_hands_out(make_user):
