@@ -72,8 +72,10 @@ class WriterProcesses:
         self._stopped = None
         self._queued: list[list[LdapOperation]] = []
         self._queued_future: Future | None = None   # the queued joiners' outcome, once they are sent
+        self._sent: list[tuple[Future, Future, list]] = []   # this batch's groups: (the pool's, ours, the group)
 
     def start_batch(self) -> None:
+        self._sent = []
         if self._stopped is not None:
             self._stopped.clear()
 
@@ -93,7 +95,27 @@ class WriterProcesses:
             return
         group, future = self._queued, self._queued_future
         self._queued, self._queued_future = [], None
-        self._started().submit(_write_group, group).add_done_callback(partial(_pass_on, future))
+        sending = self._started().submit(_write_group, group)
+        sending.add_done_callback(partial(_pass_on, future))
+        self._sent.append((sending, future, group))
+
+    def help_out(self) -> None:
+        """Where this process would only wait for the batch: send the groups no writer has taken yet itself,
+        the last first, so that its core does not sit idle while the writers finish."""
+        while self._sent:
+            sending, future, group = self._sent[-1]
+            if not sending.cancel():  # a writer has it: so have the ones before it
+                return
+            self._sent.pop()
+            try:
+                for operations in group:
+                    apply_unless_stopped(self.gateway, self._stopped, operations)
+            except BaseException as exc:
+                future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                future.set_result(None)
 
     def drop_queued(self) -> None:
         """Forget the joiners not sent yet (their batch failed): their future says so."""
@@ -133,7 +155,10 @@ def _write_group(group: list[list[LdapOperation]]) -> None:
 
 
 def _pass_on(future: Future, done: Future) -> None:
-    """A group's outcome, from the pool's future to the one its joiners were given."""
+    """A group's outcome, from the pool's future to the one its joiners were given (a group cancelled in
+    the pool is sent by `help_out`, which gives the outcome itself)."""
+    if done.cancelled():
+        return
     error = done.exception()
     if error is None:
         future.set_result(None)
@@ -227,6 +252,11 @@ class StepRun:
         if self._use_processes:
             self.processes.send_queued()
 
+    def help_out(self) -> None:
+        """This process is about to wait for the batch's writes: it sends what no writer has taken yet."""
+        if self._use_processes:
+            self.processes.help_out()
+
     def drop_queued(self) -> None:
         """The batch failed before all of it was sent: what is held back is not sent."""
         if self._use_processes:
@@ -266,29 +296,14 @@ class StepRun:
     def waits_for_joins(self, action) -> bool:
         return id(action) in self._waiting
 
-    def send_joins(self) -> dict[int, Exception]:
-        """One modify per group with every waiting member; when a group's modify is refused (a member joined
-        meanwhile), its members one by one. Returns the error of each step (by id) whose joins failed."""
+    def take_joins(self) -> dict[str, list[tuple[object, str]]]:
+        """The waiting joins, group DN -> [(step, member DN)], which this run no longer sends."""
         joins, self.joins, self._waiting = self.joins, {}, {}
-        failed: dict[int, Exception] = {}
-        for group, members in joins.items():
-            try:
-                self._apply([LdapOperation("modify", group, changes={"member": ("add", [m for _, m in members])})])
-                continue
-            except DirectoryRefused:
-                pass
-            except DirectoryUnreachable as exc:
-                failed.update((id(action), exc) for action, _ in members)
-                continue
-            for action, member in members:
-                try:
-                    self._apply([LdapOperation("modify", group, changes={"member": ("add", [member])})])
-                except DirectoryRefused as exc:
-                    if ALREADY_MEMBER not in exc.detail:
-                        failed.setdefault(id(action), exc)
-                except DirectoryUnreachable as exc:
-                    failed.setdefault(id(action), exc)
-        return failed
+        return joins
+
+    def send_joins(self) -> dict[object, Exception]:
+        """Send the waiting joins now (see `send_member_joins`)."""
+        return send_member_joins(self._apply, self.take_joins())
 
     def _apply(self, operations: list[LdapOperation]) -> None:
         if self._writer is None:
@@ -302,3 +317,69 @@ class StepRun:
             self._writer.submit(self.gateway.close).result()
             self._writer.shutdown()
             self._writer = None
+
+
+def send_member_joins(apply, joins: dict[str, list[tuple[object, str]]]) -> dict[object, Exception]:
+    """One modify per group with all its new members; when a group's modify is refused (a member joined
+    meanwhile), its members one by one. `apply` sends a list of operations. Returns the error of each step
+    whose joins failed."""
+    failed: dict[object, Exception] = {}
+    for group, members in joins.items():
+        try:
+            apply([LdapOperation("modify", group, changes={"member": ("add", [m for _, m in members])})])
+            continue
+        except DirectoryRefused:
+            pass
+        except DirectoryUnreachable as exc:
+            failed.update((step, exc) for step, _ in members)
+            continue
+        for step, member in members:
+            try:
+                apply([LdapOperation("modify", group, changes={"member": ("add", [member])})])
+            except DirectoryRefused as exc:
+                if ALREADY_MEMBER not in exc.detail:
+                    failed.setdefault(step, exc)
+            except DirectoryUnreachable as exc:
+                failed.setdefault(step, exc)
+    return failed
+
+
+class JoinsInFlight:
+    """A long run's group joins (tasks.run_due_steps), sent from a thread with its own connection while the
+    next chunk goes on: with memberof, each join is a write of the group and of every member entry, which
+    slapd does while this process and the writer processes work on the next accounts. The joins' steps
+    are committed waiting (services.JOINS_GRACE), and done once their joins went through."""
+
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+        self._sender: ThreadPoolExecutor | None = None
+        self._out: tuple[Future, list[int], object] | None = None   # (the sending, its steps' ids, their run's time)
+
+    def send(self, joins: dict[str, list[tuple[int, str]]], step_ids: list[int], when) -> None:
+        """Start sending these joins (members keyed by their step's id); `outcome` must be taken first."""
+        if self._out is not None:
+            raise RuntimeError("the previous joins' outcome has not been taken")
+        if not step_ids:
+            return
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="directory-joins")
+        self._out = (self._sender.submit(send_member_joins, self.gateway.apply, joins), step_ids, when)
+
+    def outcome(self) -> tuple[list[int], dict[int, Exception], object]:
+        """Wait for the joins sent last: (their steps' ids, the error of each step whose joins failed, the
+        time of the run that made them). Nothing out: ([], {}, None)."""
+        if self._out is None:
+            return [], {}, None
+        (future, step_ids, when), self._out = self._out, None
+        return step_ids, future.result(), when
+
+    def close(self) -> None:
+        """Wait for the joins out (their steps stay waiting if nobody takes the outcome) and close the thread's
+        connection."""
+        if self._sender is not None:
+            if self._out is not None:
+                self._out[0].exception()
+                self._out = None
+            self._sender.submit(self.gateway.close).result()
+            self._sender.shutdown()
+            self._sender = None

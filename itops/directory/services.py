@@ -34,7 +34,7 @@ from itops.core.database import insert_now, update_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
-from itops.directory.batching import KnownGroups, NotSent, StepRun, WriterProcesses, is_join
+from itops.directory.batching import JoinsInFlight, KnownGroups, NotSent, StepRun, WriterProcesses, is_join
 from itops.directory.choices import (
     LIVE_STATES, MAX_ATTEMPTS, OPEN_ACTION_STATES, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, ActionKind, ActionState,
     BatchKind, BatchState, PersonState,
@@ -59,6 +59,7 @@ UNSET: Any = object()
 APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
 ONBOARD_TOGETHER = 200   # joiners written in one savepoint by one run of due steps
 PERSON_ONBOARDED = ("dn", "state", "user_id", "provisioning_ticket_id")   # what onboarding changes on the person
+JOINS_GRACE = timedelta(minutes=10)   # a step whose joins are out is due again after this if they went unrecorded
 ACTION_OUTCOME = ("state", "done_at", "last_error", "next_attempt_at", "secret_encrypted", "result")  # set by _done
 
 
@@ -846,12 +847,17 @@ def _hold_unapproved_removals(actions: list[DirectoryAction], *, by) -> tuple[li
 
 
 def run_due(*, now: datetime | None = None, today: date | None = None, limit: int | None = None, progress=None,
-            by="system", writers: WriterProcesses | None = None, groups: KnownGroups | None = None) -> RunSummary:
+            by="system", writers: WriterProcesses | None = None, groups: KnownGroups | None = None,
+            joins_in_flight: JoinsInFlight | None = None) -> RunSummary:
     """Run the steps that are due. The scheduler and `flask itops directory run-due` call this.
 
     A step the directory cannot take now (unreachable) is retried later with backoff, and the run
     stops there: the rest wait for the next run, untouched. Each step's itops changes are kept or
     undone with it (a savepoint), so nothing is half-written.
+
+    A long run (tasks.run_due_steps) gives `writers`, `groups` and `joins_in_flight`, shared by its chunks:
+    then the previous chunk's joins are recorded at the end of this one, and this chunk's go out while the
+    next one runs (its steps are committed waiting for them).
     """
     gateway()  # no directory configured: refuse the run rather than fail every step
     now, today = now or utcnow(), today or date.today()
@@ -877,8 +883,10 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
                 continue
             for action in segment:  # one by one: other steps, and joiners who could not go together
                 reached += 1
-                if action.kind_enum != ActionKind.ONBOARD:
-                    _send_joins(run, summary, now)  # what follows may read or change those groups
+                if action.kind_enum != ActionKind.ONBOARD:  # what follows may read or change those groups
+                    if joins_in_flight is not None:
+                        record_joins(joins_in_flight, summary)
+                    _send_joins(run, summary, now)
                 outcome = run_step(action, now=now, by=by, run=run)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if progress is not None:
@@ -889,7 +897,11 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
                     break
             if summary.unreachable:
                 break
-        _send_joins(run, summary, now)
+        if joins_in_flight is None:
+            _send_joins(run, summary, now)
+        else:
+            record_joins(joins_in_flight, summary)
+            _send_joins_later(run, joins_in_flight, now)
     finally:
         run.close()
         for action in actions[reached:]:
@@ -950,6 +962,7 @@ def _onboard_together(actions: list[DirectoryAction], run: StepRun, *, now: date
             update_now(db.session, Person, [action.person for action in actions], PERSON_ONBOARDED)
             update_now(db.session, DirectoryAction, actions, ACTION_OUTCOME)
         db.session.flush()
+        run.help_out()
         for future in sent:
             if future is not None:
                 future.result()
@@ -998,22 +1011,57 @@ def _send_joins(run: StepRun, summary: RunSummary, now: datetime) -> None:
     it waits for its retry (or fails), keeping its initial password, and converges then."""
     waiting = run.waiting_steps()
     failed = run.send_joins()
-    joined = [action for action in waiting if id(action) not in failed]
+    joined = [action for action in waiting if action not in failed]
     for action in joined:
         action.secret_encrypted = None
     update_now(db.session, DirectoryAction, joined, ("secret_encrypted",))
     for action in waiting:
-        error = failed.get(id(action))
-        if error is None:
-            continue
-        action.state, action.done_at = ActionState.PENDING.value, None
-        if isinstance(error, DirectoryUnreachable):
-            outcome = _retry_later(action, now, f"unreachable: {error.detail}")
-            summary.unreachable = True
-        else:
-            outcome = _fail(action, f"joining its groups: {error.detail}")
-        summary.done -= 1
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if action in failed:
+            _joins_failed(action, failed[action], summary, now)
+
+
+def _joins_failed(action: DirectoryAction, error: Exception, summary: RunSummary, now: datetime) -> None:
+    """The step is not done after all: it waits for its retry (or fails), keeping its initial password."""
+    action.state, action.done_at = ActionState.PENDING.value, None
+    if isinstance(error, DirectoryUnreachable):
+        outcome = _retry_later(action, now, f"unreachable: {error.detail}")
+        summary.unreachable = True
+    else:
+        outcome = _fail(action, f"joining its groups: {error.detail}")
+    summary.done -= 1
+    setattr(summary, outcome, getattr(summary, outcome) + 1)
+
+
+def _send_joins_later(run: StepRun, in_flight: JoinsInFlight, now: datetime) -> None:
+    """Hand the run's waiting joins to `in_flight`, which sends them while the next chunk runs. Their steps
+    are written waiting (pending, due again after JOINS_GRACE): should this process stop before their
+    outcome is recorded, they run again then and converge (the account is there; the missing joins are
+    planned again)."""
+    waiting = run.waiting_steps()
+    joins = {group: [(action.id, member) for action, member in members]
+             for group, members in run.take_joins().items()}
+    for action in waiting:
+        action.state, action.done_at, action.next_attempt_at = ActionState.PENDING.value, None, now + JOINS_GRACE
+    update_now(db.session, DirectoryAction, waiting, ("state", "done_at", "next_attempt_at"))
+    in_flight.send(joins, [action.id for action in waiting], now)
+
+
+def record_joins(in_flight: JoinsInFlight, summary: RunSummary) -> None:
+    """Wait for the joins `in_flight` sent last and record them: their steps are done (their initial passwords
+    dropped), or wait for a retry. A step changed meanwhile (cancelled, say) is left as it is."""
+    step_ids, failed, when = in_flight.outcome()
+    joined = [step_id for step_id in step_ids if step_id not in failed]
+    for start in range(0, len(joined), 500):
+        db.session.execute(update(DirectoryAction)
+                           .where(DirectoryAction.id.in_(joined[start:start + 500]),
+                                  DirectoryAction.state == ActionState.PENDING.value)
+                           .values(state=ActionState.DONE.value, done_at=when, next_attempt_at=None,
+                                   secret_encrypted=None)
+                           .execution_options(synchronize_session="fetch"))
+    for step_id, error in failed.items():
+        action = db.session.get(DirectoryAction, step_id)
+        if action is not None and action.state == ActionState.PENDING.value:
+            _joins_failed(action, error, summary, when)
 
 
 def retry_step(action: DirectoryAction, *, by) -> DirectoryAction:

@@ -7,7 +7,7 @@ from flask import current_app
 
 from itops.core import jobs
 from itops.directory import services
-from itops.directory.batching import KnownGroups, WriterProcesses
+from itops.directory.batching import JoinsInFlight, KnownGroups, WriterProcesses
 from itops.directory.ldap import gateway
 from itops.extensions import db
 
@@ -22,19 +22,30 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
     totals = services.RunSummary()
     writers = WriterProcesses(gateway())  # started only if a chunk has joiners to take together
     groups = KnownGroups(gateway())       # which groups exist, asked once for the whole run
+    joins = JoinsInFlight(gateway())      # a chunk's group joins go out while the next chunk runs
     try:
         while True:
-            summary = services.run_due(limit=CHUNK, by=by, writers=writers, groups=groups)
+            summary = services.run_due(limit=CHUNK, by=by, writers=writers, groups=groups, joins_in_flight=joins)
             db.session.commit()
-            for name in ("done", "failed", "retrying", "held"):
-                setattr(totals, name, getattr(totals, name) + getattr(summary, name))
-            totals.unreachable = totals.unreachable or summary.unreachable
+            _add_up(totals, summary)
             if on_chunk is not None:
                 on_chunk(summary)
             if summary.unreachable or summary.done + summary.failed + summary.retrying == 0:
-                return totals.as_dict()
+                break
+        last = services.RunSummary()
+        services.record_joins(joins, last)  # the last chunk's
+        db.session.commit()
+        _add_up(totals, last)
+        return totals.as_dict()
     finally:
+        joins.close()
         writers.close()
+
+
+def _add_up(totals: services.RunSummary, summary: services.RunSummary) -> None:
+    for name in ("done", "failed", "retrying", "held"):
+        setattr(totals, name, getattr(totals, name) + getattr(summary, name))
+    totals.unreachable = totals.unreachable or summary.unreachable
 
 
 def scheduled_run_due() -> dict:

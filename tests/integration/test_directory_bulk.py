@@ -9,8 +9,8 @@ from ldap3 import NONE, Connection, Server
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
-from itops.directory import csv_io, services, tasks
-from itops.directory.batching import StepRun, WriterProcesses
+from itops.directory import batching, csv_io, services, tasks
+from itops.directory.batching import JoinsInFlight, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
@@ -244,3 +244,99 @@ def test_a_long_run_while_the_directory_is_down_leaves_the_joiners_waiting_and_n
     db.session.expire_all()
     assert all(p.state == PersonState.PENDING and p.user_id is None for p in db.session.scalars(db.select(Person)))
     assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0  # the undone batch left nothing
+
+
+def test_a_long_runs_joins_go_out_during_the_next_chunk_and_its_steps_wait_for_them(app, hr, monkeypatch):
+    """tasks.run_due_steps sends a chunk's group joins while the next chunk runs; the steps are done once
+    the joins are recorded, with the run's time, and their initial passwords dropped."""
+    _mappings()
+    csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    monkeypatch.setattr(tasks, "CHUNK", JOINERS // 3)  # three chunks: joins out while the next one runs
+    chunks = []
+    summary = tasks.run_due_steps(by="scheduler", on_chunk=lambda chunk: chunks.append(chunk.done))
+    assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
+    assert chunks == [JOINERS // 3] * 3 + [0]
+    db.session.expire_all()
+    actions = list(db.session.scalars(db.select(DirectoryAction)))
+    assert all(a.state == ActionState.DONE and a.done_at and a.next_attempt_at is None and a.secret_encrypted is None
+               for a in actions)
+    assert len(group_members(hr, "agents")) == JOINERS and len(group_members(hr, "sales")) == JOINERS // 2
+
+
+def test_joins_whose_outcome_was_never_recorded_leave_their_steps_to_run_again_and_converge(app, hr):
+    """As if the run stopped right after a chunk's commit: its steps wait (the account made, the groups
+    perhaps not), become due after JOINS_GRACE and converge, doubling nothing."""
+    _mappings()
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    in_flight = JoinsInFlight(Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"]))
+    try:
+        summary = services.run_due(joins_in_flight=in_flight)
+        db.session.commit()
+    finally:
+        in_flight.close()  # the outcome is never taken
+    assert summary.done == JOINERS
+    db.session.expire_all()
+    waiting = list(db.session.scalars(db.select(DirectoryAction).where(DirectoryAction.state == "pending")))
+    assert len(waiting) >= JOINERS - 3  # all but the joiners who created their groups (no join to wait for)
+    assert all(a.secret_encrypted and a.done_at is None and a.person.state == PersonState.ACTIVE for a in waiting)
+    assert services.run_due().done == 0  # not due yet
+    later = max(a.next_attempt_at for a in waiting) + timedelta(seconds=1)
+    assert all(a.next_attempt_at > services.utcnow() + services.JOINS_GRACE - timedelta(minutes=1) for a in waiting)
+
+    summary = services.run_due(now=later)
+    db.session.commit()
+    assert summary.done == len(waiting) and summary.failed == summary.retrying == 0
+    db.session.expire_all()
+    assert all(a.state == ActionState.DONE and a.secret_encrypted is None for a in db.session.scalars(
+        db.select(DirectoryAction)))
+    assert len(group_members(hr, "agents")) == JOINERS
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == JOINERS
+    assert db.session.scalar(db.select(db.func.count()).select_from(User).where(User.source == "directory")) == JOINERS
+    username = waiting[4].person.username
+    assert _can_bind(hr, username, outcome.applied["passwords"][username])  # the password HR was shown
+
+
+def test_a_long_runs_joins_that_fail_put_their_steps_back_in_line(app, hr, monkeypatch):
+    _mappings()
+    csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    apply = Gateway.apply
+
+    def no_joins(self, operations):
+        operations = list(operations)
+        if any(op.kind == "modify" and len(op.changes["member"][1]) > 1 for op in operations):
+            raise DirectoryUnreachable("The directory is restarting.")
+        return apply(self, operations)
+
+    monkeypatch.setattr(Gateway, "apply", no_joins)
+    summary = tasks.run_due_steps(by="scheduler")
+    assert summary["directory_unreachable"] and summary["retrying"] >= JOINERS - 3
+    assert summary["done"] + summary["retrying"] == JOINERS
+    db.session.expire_all()
+    waiting = list(db.session.scalars(db.select(DirectoryAction).where(DirectoryAction.state == "pending")))
+    assert len(waiting) == summary["retrying"]
+    assert all(a.secret_encrypted and "unreachable" in a.last_error and a.attempts == 1 for a in waiting)
+
+
+def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_would_only_wait(app, hr, monkeypatch):
+    _mappings()
+    outcome = csv_io.import_csv(_joiners_csv(), by="hr")
+    db.session.commit()
+    monkeypatch.setattr(WriterProcesses, "PROCESSES", 1)  # one writer, still starting while this process is done
+    monkeypatch.setattr(WriterProcesses, "GROUP", 1)
+    sent_here = []
+    apply = batching.apply_unless_stopped
+    monkeypatch.setattr(batching, "apply_unless_stopped",  # what the writer process runs is not patched
+                        lambda gateway, stopped, operations: sent_here.append(operations[0].dn) or
+                        apply(gateway, stopped, operations))
+    summary = tasks.run_due_steps(by="scheduler")
+    assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
+    assert 0 < len(sent_here) < JOINERS and len(set(sent_here)) == len(sent_here)
+    db.session.expire_all()
+    assert len(group_members(hr, "agents")) == JOINERS
+    people = list(db.session.scalars(db.select(Person)))
+    assert all(entry(hr, p.username)["employeeNumber"] == [p.employee_number] for p in people)
+    some = people[-1].username
+    assert _can_bind(hr, some, outcome.applied["passwords"][some])
