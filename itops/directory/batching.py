@@ -383,3 +383,56 @@ class JoinsInFlight:
             self._sender.submit(self.gateway.close).result()
             self._sender.shutdown()
             self._sender = None
+
+
+class AccountsAhead:
+    """The next chunk's joiners' accounts, searched for from a thread (its own connection) while this chunk
+    is committed and the next one loaded. A hint: the next chunk searches itself for any name it does not
+    cover, and a search that failed covers none."""
+
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[set[str], Future] | None = None
+
+    def start(self, usernames) -> None:
+        names = {name.lower() for name in usernames if name}
+        if not names:
+            return
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="directory-read-ahead")
+        self._ahead = (names, self._reader.submit(self.gateway.find_accounts, names))
+
+    def take(self) -> tuple[set[str], dict]:
+        """(the names searched for, username -> account or None), or nothing if no search was started."""
+        if self._ahead is None:
+            return set(), {}
+        (names, future), self._ahead = self._ahead, None
+        try:
+            return names, future.result()
+        except DirectoryUnreachable:
+            return set(), {}
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self.take()
+            self._reader.submit(self.gateway.close).result()
+            self._reader.shutdown()
+            self._reader = None
+
+
+class LongRun:
+    """What the chunks of one long run of due steps (tasks.run_due_steps) share: the writer processes,
+    which groups exist, the group joins in flight and the next chunk's accounts read ahead."""
+
+    def __init__(self, gateway: Gateway):
+        self.writers = WriterProcesses(gateway)   # started only if a chunk has joiners to take together
+        self.groups = KnownGroups(gateway)        # asked once for the whole run
+        self.joins = JoinsInFlight(gateway)       # a chunk's group joins go out while the next chunk runs
+        self.accounts = AccountsAhead(gateway)
+
+    def close(self) -> None:
+        """Stop the threads and processes (joins still out are waited for; their steps stay waiting)."""
+        self.accounts.close()
+        self.joins.close()
+        self.writers.close()

@@ -34,7 +34,7 @@ from itops.core.database import insert_now, update_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
-from itops.directory.batching import JoinsInFlight, KnownGroups, NotSent, StepRun, WriterProcesses, is_join
+from itops.directory.batching import JoinsInFlight, KnownGroups, LongRun, NotSent, StepRun, is_join
 from itops.directory.choices import (
     LIVE_STATES, MAX_ATTEMPTS, OPEN_ACTION_STATES, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, ActionKind, ActionState,
     BatchKind, BatchState, PersonState,
@@ -847,17 +847,16 @@ def _hold_unapproved_removals(actions: list[DirectoryAction], *, by) -> tuple[li
 
 
 def run_due(*, now: datetime | None = None, today: date | None = None, limit: int | None = None, progress=None,
-            by="system", writers: WriterProcesses | None = None, groups: KnownGroups | None = None,
-            joins_in_flight: JoinsInFlight | None = None) -> RunSummary:
+            by="system", long_run: LongRun | None = None) -> RunSummary:
     """Run the steps that are due. The scheduler and `flask itops directory run-due` call this.
 
     A step the directory cannot take now (unreachable) is retried later with backoff, and the run
     stops there: the rest wait for the next run, untouched. Each step's itops changes are kept or
     undone with it (a savepoint), so nothing is half-written.
 
-    A long run (tasks.run_due_steps) gives `writers`, `groups` and `joins_in_flight`, shared by its chunks:
-    then the previous chunk's joins are recorded at the end of this one, and this chunk's go out while the
-    next one runs (its steps are committed waiting for them).
+    A long run (tasks.run_due_steps) runs this per chunk with what its chunks share (`long_run`): then the
+    previous chunk's joins are recorded at the end of this one, this chunk's go out while the next one runs
+    (its steps are committed waiting for them), and the next chunk's accounts are searched for meanwhile.
     """
     gateway()  # no directory configured: refuse the run rather than fail every step
     now, today = now or utcnow(), today or date.today()
@@ -867,8 +866,9 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
         summary.held, summary.held_batch_id = batch.removals, batch.id
     if progress is not None:
         progress.set_total(len(actions))
-    run = StepRun(gateway(), group_mappings(), processes=writers, groups=groups)
-    _read_ahead(run, actions)
+    run = StepRun(gateway(), group_mappings(), processes=long_run and long_run.writers,
+                  groups=long_run and long_run.groups)
+    _read_ahead(run, actions, long_run.accounts.take() if long_run else (set(), {}))
     for action in actions:  # every attempt counts, written at once; those the run does not reach give it back
         action.attempts += 1
     update_now(db.session, DirectoryAction, actions, ("attempts",))
@@ -884,8 +884,8 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
             for action in segment:  # one by one: other steps, and joiners who could not go together
                 reached += 1
                 if action.kind_enum != ActionKind.ONBOARD:  # what follows may read or change those groups
-                    if joins_in_flight is not None:
-                        record_joins(joins_in_flight, summary)
+                    if long_run is not None:
+                        record_joins(long_run.joins, summary)
                     _send_joins(run, summary, now)
                 outcome = run_step(action, now=now, by=by, run=run)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
@@ -897,11 +897,13 @@ def run_due(*, now: datetime | None = None, today: date | None = None, limit: in
                     break
             if summary.unreachable:
                 break
-        if joins_in_flight is None:
+        if long_run is None:
             _send_joins(run, summary, now)
         else:
-            record_joins(joins_in_flight, summary)
-            _send_joins_later(run, joins_in_flight, now)
+            record_joins(long_run.joins, summary)
+            _send_joins_later(run, long_run.joins, now)
+            if not summary.unreachable:
+                long_run.accounts.start(_next_joiners(now, today, limit))
     finally:
         run.close()
         for action in actions[reached:]:
@@ -991,13 +993,24 @@ def _taken_as_written(person: Person, columns: tuple[str, ...]) -> None:
         set_committed_value(person, name, getattr(person, name))
 
 
-def _read_ahead(run: StepRun, actions: list[DirectoryAction]) -> None:
-    """The run's joiners' accounts (a directory search per 100) and itops users (a query per 500), which
-    their steps would otherwise look up one by one."""
+def _next_joiners(now: datetime, today: date, limit: int | None) -> list[str]:
+    """The usernames of the joiners likely due in the next chunk (those due now, this chunk's done)."""
+    query = (_due_query(now, today).where(DirectoryAction.kind == ActionKind.ONBOARD.value)
+             .join(DirectoryAction.person).with_only_columns(Person.username))
+    return list(db.session.scalars(query.limit(limit) if limit else query))
+
+
+def _read_ahead(run: StepRun, actions: list[DirectoryAction], searched: tuple[set[str], dict]) -> None:
+    """The run's joiners' accounts (a directory search per 100; `searched`: names already searched for, and
+    what was found) and itops users (a query per 500), which their steps would otherwise look up one by one."""
     names = sorted({a.person.username for a in actions if a.person is not None and a.person.username
                     and a.kind_enum == ActionKind.ONBOARD})
+    covered, found = searched  # usernames are lower case, as find_accounts keys them
+    run.accounts = {name: found[name] for name in names if name in covered and name in found}
+    missing = [name for name in names if name not in covered]
     try:
-        run.accounts = run.gateway.find_accounts(names) if names else {}
+        if missing:
+            run.accounts.update(run.gateway.find_accounts(missing))
     except DirectoryUnreachable:
         pass  # each step reads its own, and waits for its retry as usual
     run.users = dict.fromkeys(names)

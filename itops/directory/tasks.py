@@ -7,7 +7,7 @@ from flask import current_app
 
 from itops.core import jobs
 from itops.directory import services
-from itops.directory.batching import JoinsInFlight, KnownGroups, WriterProcesses
+from itops.directory.batching import LongRun
 from itops.directory.ldap import gateway
 from itops.extensions import db
 
@@ -20,12 +20,10 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
     """Run every due step, committing after each chunk (this is a task boundary), until none is left
     or the directory is unreachable (the rest wait for their retry time)."""
     totals = services.RunSummary()
-    writers = WriterProcesses(gateway())  # started only if a chunk has joiners to take together
-    groups = KnownGroups(gateway())       # which groups exist, asked once for the whole run
-    joins = JoinsInFlight(gateway())      # a chunk's group joins go out while the next chunk runs
+    long_run = LongRun(gateway())
     try:
         while True:
-            summary = services.run_due(limit=CHUNK, by=by, writers=writers, groups=groups, joins_in_flight=joins)
+            summary = services.run_due(limit=CHUNK, by=by, long_run=long_run)
             db.session.commit()
             _add_up(totals, summary)
             if on_chunk is not None:
@@ -33,13 +31,12 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
             if summary.unreachable or summary.done + summary.failed + summary.retrying == 0:
                 break
         last = services.RunSummary()
-        services.record_joins(joins, last)  # the last chunk's
+        services.record_joins(long_run.joins, last)  # the last chunk's
         db.session.commit()
         _add_up(totals, last)
         return totals.as_dict()
     finally:
-        joins.close()
-        writers.close()
+        long_run.close()
 
 
 def _add_up(totals: services.RunSummary, summary: services.RunSummary) -> None:

@@ -1,6 +1,7 @@
 """Many joiners at once against a real slapd: an import's lookups and a run's batched group joins."""
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
 from itops.directory import batching, csv_io, services, tasks
-from itops.directory.batching import JoinsInFlight, StepRun, WriterProcesses
+from itops.directory.batching import LongRun, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
@@ -253,10 +254,15 @@ def test_a_long_runs_joins_go_out_during_the_next_chunk_and_its_steps_wait_for_t
     csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
     monkeypatch.setattr(tasks, "CHUNK", JOINERS // 3)  # three chunks: joins out while the next one runs
+    searches, find_accounts = [], Gateway.find_accounts
+    monkeypatch.setattr(Gateway, "find_accounts", lambda self, names: searches.append(
+        (threading.current_thread().name.split("_")[0], len(list(names)))) or find_accounts(self, names))
     chunks = []
     summary = tasks.run_due_steps(by="scheduler", on_chunk=lambda chunk: chunks.append(chunk.done))
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     assert chunks == [JOINERS // 3] * 3 + [0]
+    # The first chunk searched for its accounts itself; the next ones' were searched for ahead, from a thread.
+    assert searches == [("MainThread", JOINERS // 3)] + [("directory-read-ahead", JOINERS // 3)] * 2
     db.session.expire_all()
     actions = list(db.session.scalars(db.select(DirectoryAction)))
     assert all(a.state == ActionState.DONE and a.done_at and a.next_attempt_at is None and a.secret_encrypted is None
@@ -270,12 +276,12 @@ def test_joins_whose_outcome_was_never_recorded_leave_their_steps_to_run_again_a
     _mappings()
     outcome = csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
-    in_flight = JoinsInFlight(Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"]))
+    long_run = LongRun(Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"]))
     try:
-        summary = services.run_due(joins_in_flight=in_flight)
+        summary = services.run_due(long_run=long_run)
         db.session.commit()
     finally:
-        in_flight.close()  # the outcome is never taken
+        long_run.close()  # the joins' outcome is never taken
     assert summary.done == JOINERS
     db.session.expire_all()
     waiting = list(db.session.scalars(db.select(DirectoryAction).where(DirectoryAction.state == "pending")))
