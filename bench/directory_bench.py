@@ -374,6 +374,11 @@ def measure(args, workdir: Path) -> None:
             print(f"   itops CPU (all threads of this process): import {phases['import_cpu']:.1f} s, run-due "
                   f"{phases['run_due_cpu']:.1f} s ({cpu_ms:.2f} ms per person); writer processes "
                   f"{phases['writers_cpu']:.1f} s; slapd (both phases) {phases['slapd_cpu']:.1f} s")
+            total_cpu = sum(phases[name] for name in ("import_cpu", "run_due_cpu", "writers_cpu", "slapd_cpu"))
+            cores = os.cpu_count() or 1
+            print(f"   all of it {total_cpu:.1f} s of CPU: on {cores} cores no less than {total_cpu / cores:.1f} s "
+                  f"({total_cpu / cores / raw_s:.2f}x raw) however well it overlapped; it took "
+                  f"{total_cpu / onboard_s:.2f} cores on average")
             print(f"   directory: {accounts} accounts, {memberships} group memberships "
                   f"({memberships / max(accounts, 1):.2f} per account)")
             print(f"   database: {args.database_url or 'SQLite (temp instance)'}; machine: {machine_load()}")

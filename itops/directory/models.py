@@ -99,7 +99,7 @@ class DirectoryAction(db.Model):
     """One dated joiner, mover or leaver step. Running it converges the directory; running it again changes nothing."""
     __tablename__ = "directory_actions"
     __table_args__ = (
-        Index("ix_directory_actions_due", "state", "effective_date", "next_attempt_at"),
+        Index("ix_directory_actions_due", "state", "effective_date", "id"),  # in run-due's order
         Index("ix_directory_actions_person", "person_id", "id"),
         Index("ix_directory_actions_batch", "batch_id"),
     )
