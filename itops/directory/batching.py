@@ -63,8 +63,9 @@ class WriterProcesses:
 
     PROCESSES = 2
     MIN_BATCH = 50   # fewer joiners are sent from this process: starting the writers would cost more
-    GROUP = 10       # joiners per task: each task's trip through the pool (pickling, pipes, the pool's
-                     # threads here, which take the GIL from the itops work) costs about what an add does
+    GROUP = 5        # joiners per task: each task's trip through the pool (pickling, pipes, the pool's
+                     # threads here, which take the GIL from the itops work) costs a fraction of an add;
+                     # the tasks the writers hold when this process helps out (help_out) are its wait
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
