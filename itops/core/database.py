@@ -174,29 +174,21 @@ def forget_rolled_back_writes() -> None:
 
 
 def _forget_rolled_back(session, previous_transaction) -> None:
-    updated = session.info.get(_UPDATED)
-    if updated:
-        kept = []
-        for transaction, objects in updated:
-            if _inside(transaction, previous_transaction):
-                for obj in objects:
-                    if obj in session:
-                        session.expire(obj)
-            else:
-                kept.append((transaction, objects))
-        session.info[_UPDATED] = kept
-    inserted = session.info.get(_INSERTED)
-    if not inserted:
-        return
+    _undo_writes(session, _UPDATED, previous_transaction, session.expire)   # read again as the database has them
+    _undo_writes(session, _INSERTED, previous_transaction, session.expunge)  # gone from the database
+
+
+def _undo_writes(session, key: str, rolled_back, undo) -> None:
+    """`undo` each object of the writes recorded under `key` that were made inside the rolled-back transaction."""
     kept = []
-    for transaction, objects in inserted:
-        if _inside(transaction, previous_transaction):
+    for transaction, objects in session.info.get(key) or ():
+        if _inside(transaction, rolled_back):
             for obj in objects:
                 if obj in session:
-                    session.expunge(obj)
+                    undo(obj)
         else:
             kept.append((transaction, objects))
-    session.info[_INSERTED] = kept
+    session.info[key] = kept
 
 
 def _forget_committed(session) -> None:

@@ -51,6 +51,20 @@ def _with_the_directory_down(instance, run):
                                       admin_password=directory_support.ADMIN_PASSWORD)
 
 
+def _joins_fail(monkeypatch):
+    """Group joins of more than one member find the directory unreachable; returns the real Gateway.apply."""
+    apply = Gateway.apply
+
+    def no_joins(self, operations):
+        operations = list(operations)
+        if any(op.kind == "modify" and len(op.changes["member"][1]) > 1 for op in operations):
+            raise DirectoryUnreachable("The directory is restarting.")
+        return apply(self, operations)
+
+    monkeypatch.setattr(Gateway, "apply", no_joins)
+    return apply
+
+
 def _mappings() -> None:
     for department in ("Sales", "Support"):
         services.save_group_mapping(department=department, title=None, groups=[department.lower()], by="admin")
@@ -91,15 +105,7 @@ def test_joins_that_fail_put_the_joiners_back_in_line_with_their_passwords(app, 
     _mappings()
     outcome = csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
-    apply = Gateway.apply
-
-    def no_joins(self, operations):
-        operations = list(operations)
-        if any(op.kind == "modify" and len(op.changes["member"][1]) > 1 for op in operations):
-            raise DirectoryUnreachable("The directory is restarting.")
-        return apply(self, operations)
-
-    monkeypatch.setattr(Gateway, "apply", no_joins)
+    apply = _joins_fail(monkeypatch)
     summary = services.run_due()
     db.session.commit()
     # Each group's first joiner created it; everyone else's join waited and failed.
@@ -308,15 +314,7 @@ def test_a_long_runs_joins_that_fail_put_their_steps_back_in_line(app, hr, monke
     _mappings()
     csv_io.import_csv(_joiners_csv(), by="hr")
     db.session.commit()
-    apply = Gateway.apply
-
-    def no_joins(self, operations):
-        operations = list(operations)
-        if any(op.kind == "modify" and len(op.changes["member"][1]) > 1 for op in operations):
-            raise DirectoryUnreachable("The directory is restarting.")
-        return apply(self, operations)
-
-    monkeypatch.setattr(Gateway, "apply", no_joins)
+    _joins_fail(monkeypatch)
     summary = tasks.run_due_steps(by="scheduler")
     assert summary["directory_unreachable"] and summary["retrying"] >= JOINERS - 3
     assert summary["done"] + summary["retrying"] == JOINERS
