@@ -57,6 +57,38 @@ def apply_unless_stopped(gateway: Gateway, stopped, operations: list[LdapOperati
         raise
 
 
+def apply_group(gateway: Gateway, stopped, group: list[list[LdapOperation]]) -> None:
+    """Apply each joiner's operations of a group in turn, as `apply_unless_stopped`."""
+    for operations in group:
+        apply_unless_stopped(gateway, stopped, operations)
+
+
+class ConnectionThread:
+    """One thread with a directory connection of its own (the gateway keeps one per thread), started on
+    first use."""
+
+    def __init__(self, gateway: Gateway, name: str):
+        self.gateway = gateway
+        self.name = name
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
+
+    def submit(self, call, *args) -> Future:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        return self._executor.submit(call, *args)
+
+    def close(self) -> None:
+        """After what was submitted, close the thread's connection and end the thread."""
+        if self._executor is not None:
+            self._executor.submit(self.gateway.close).result()
+            self._executor.shutdown()
+            self._executor = None
+
+
 class WriterProcesses:
     """Processes that send joiners' operations during one long run of due steps; started on first use
     (a run with no joiners to take together starts none), stopped by `close`."""
@@ -109,8 +141,7 @@ class WriterProcesses:
                 return
             self._sent.pop()
             try:
-                for operations in group:
-                    apply_unless_stopped(self.gateway, self._stopped, operations)
+                apply_group(self.gateway, self._stopped, group)
             except BaseException as exc:
                 future.set_exception(exc)
                 if not isinstance(exc, Exception):
@@ -150,9 +181,8 @@ def _start_writer(ldap, settings, stopped) -> None:
 
 
 def _write_group(group: list[list[LdapOperation]]) -> None:
-    """In a writer process: apply each joiner's operations in turn, unless a write of the batch failed already."""
-    for operations in group:
-        apply_unless_stopped(*_writer, operations)
+    """In a writer process: apply a group of joiners' operations, unless a write of the batch failed already."""
+    apply_group(*_writer, group)
 
 
 def _pass_on(future: Future, done: Future) -> None:
@@ -195,7 +225,6 @@ class StepRun:
     processes: WriterProcesses | None = None   # for batches of joiners, when the run has them
     groups: KnownGroups | None = None          # which groups exist, shared by the chunks of a long run
     joins: dict[str, list[tuple[object, str]]] = field(default_factory=dict)   # group DN -> [(action, member DN)]
-    _writer: ThreadPoolExecutor | None = None
     _pending: Future | None = None
     _step_joins: list[tuple[str, object, str]] = field(default_factory=list)
     _waiting: dict[int, object] = field(default_factory=dict)   # steps with joins in `joins`, by id
@@ -209,6 +238,7 @@ class StepRun:
         self.result: dict | None = None                # the step's operations, for run_step to record
         self._stopped = threading.Event()              # a batch's write failed: send nothing more of it
         self._use_processes = False                    # this batch goes through `processes`
+        self._writer = ConnectionThread(self.gateway, "directory-writer")
 
     # -- groups that exist
 
@@ -223,13 +253,8 @@ class StepRun:
         now = [op for op in operations if not (defer_joins and is_join(op))]
         self._step_joins = joins_of(action, operations) if defer_joins else []
         if now:
-            self._pending = self._writing().submit(self.gateway.apply, now)
+            self._pending = self._writer.submit(self.gateway.apply, now)
         return operations
-
-    def _writing(self) -> ThreadPoolExecutor:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="directory-writer")
-        return self._writer
 
     # -- joiners taken together
 
@@ -246,7 +271,7 @@ class StepRun:
             return None
         if self._use_processes:
             return self.processes.submit(now)
-        return self._writing().submit(apply_unless_stopped, self.gateway, self._stopped, now)
+        return self._writer.submit(apply_unless_stopped, self.gateway, self._stopped, now)
 
     def send_queued(self) -> None:
         """Send what `submit` still holds back (the batch's last joiners)."""
@@ -307,17 +332,14 @@ class StepRun:
         return send_member_joins(self._apply, self.take_joins())
 
     def _apply(self, operations: list[LdapOperation]) -> None:
-        if self._writer is None:
-            self.gateway.apply(operations)
-        else:
+        if self._writer.started:
             self._writer.submit(self.gateway.apply, operations).result()
+        else:
+            self.gateway.apply(operations)
 
     def close(self) -> None:
         """Stop the writer thread and close its connection."""
-        if self._writer is not None:
-            self._writer.submit(self.gateway.close).result()
-            self._writer.shutdown()
-            self._writer = None
+        self._writer.close()
 
 
 def send_member_joins(apply, joins: dict[str, list[tuple[object, str]]]) -> dict[object, Exception]:
@@ -353,7 +375,7 @@ class JoinsInFlight:
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self._sender: ThreadPoolExecutor | None = None
+        self._sender = ConnectionThread(gateway, "directory-joins")
         self._out: tuple[Future, list[int], object] | None = None   # (the sending, its steps' ids, their run's time)
 
     def send(self, joins: dict[str, list[tuple[int, str]]], step_ids: list[int], when) -> None:
@@ -362,8 +384,6 @@ class JoinsInFlight:
             raise RuntimeError("the previous joins' outcome has not been taken")
         if not step_ids:
             return
-        if self._sender is None:
-            self._sender = ThreadPoolExecutor(1, thread_name_prefix="directory-joins")
         self._out = (self._sender.submit(send_member_joins, self.gateway.apply, joins), step_ids, when)
 
     def outcome(self) -> tuple[list[int], dict[int, Exception], object]:
@@ -375,15 +395,10 @@ class JoinsInFlight:
         return step_ids, future.result(), when
 
     def close(self) -> None:
-        """Wait for the joins out (their steps stay waiting if nobody takes the outcome) and close the thread's
-        connection."""
-        if self._sender is not None:
-            if self._out is not None:
-                self._out[0].exception()
-                self._out = None
-            self._sender.submit(self.gateway.close).result()
-            self._sender.shutdown()
-            self._sender = None
+        """Let the joins out finish (their steps stay waiting if nobody took the outcome), then close the
+        thread's connection."""
+        self._out = None
+        self._sender.close()
 
 
 class AccountsAhead:
@@ -393,15 +408,13 @@ class AccountsAhead:
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self._reader: ThreadPoolExecutor | None = None
+        self._reader = ConnectionThread(gateway, "directory-read-ahead")
         self._ahead: tuple[set[str], Future] | None = None
 
     def start(self, usernames) -> None:
         names = {name.lower() for name in usernames if name}
         if not names:
             return
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="directory-read-ahead")
         self._ahead = (names, self._reader.submit(self.gateway.find_accounts, names))
 
     def take(self) -> tuple[set[str], dict]:
@@ -415,11 +428,9 @@ class AccountsAhead:
             return set(), {}
 
     def close(self) -> None:
-        if self._reader is not None:
-            self.take()
-            self._reader.submit(self.gateway.close).result()
-            self._reader.shutdown()
-            self._reader = None
+        """Let a search still out finish unused, then close the thread's connection."""
+        self._ahead = None
+        self._reader.close()
 
 
 class LongRun:

@@ -361,12 +361,12 @@ class Lookups:
     def flush(self) -> None:
         """Write what the batch added so far with the joiners' audit entries, in one flush (ids given first,
         for SQLite to take each kind of row in one statement)."""
-        # People first, managers before their reports, without the unit of work (which writes a table that
-        # refers to itself a row at a time); then the rest, steps in one statement.
+        # Without the unit of work (which writes a table that refers to itself a row at a time): people
+        # first, managers before their reports, then their usernames and steps, which refer to them.
         insert_now(db.session, Person, _managers_first([o for o in db.session.new if isinstance(o, Person)]))
-        for model in (UsernameInUse, DirectoryAction):  # they refer to the people, written now
+        for model in (UsernameInUse, DirectoryAction):
             insert_now(db.session, model, [o for o in db.session.new if isinstance(o, model)])
-        db.session.flush()
+        db.session.flush()  # what else changed (a reserved username given out again, say)
         joiners, self.joiners = self.joiners, []
         audit.record_many([audit.values("directory.onboard", "person", person.id, actor=by, summary=summary)
                            for person, by, summary in joiners])

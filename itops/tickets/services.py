@@ -380,7 +380,6 @@ def _new_ticket(requester: User, *, title: str, body: str, category_id: int | No
         raise Forbidden("Only IT staff file tickets on someone else's behalf.")
     category = None
     if category_id is not None:
-        # With the team and assignee it routes to, which the new ticket's notices need: one query.
         category = db.session.get(Category, category_id, options=_category_routing())
         if category is None or not category.active:
             raise ValidationFailed("Unknown category.", errors={"category_id": ["Choose a listed category."]})
