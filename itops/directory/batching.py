@@ -25,13 +25,11 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation
+from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
+
+__all__ = ["NotSent"]   # services catches it from here
 
 ALREADY_MEMBER = "attributeOrValueExists"   # how the gateway's refusal names "already a member"
-
-
-class NotSent(Exception):
-    """A joiner's operations were not sent: an earlier write of the same batch had failed."""
 
 
 def is_join(operation: LdapOperation) -> bool:
@@ -133,19 +131,27 @@ class WriterProcesses:
         self._sent.append((sending, future, group))
 
     def help_out(self) -> None:
-        """Where this process would only wait for the batch: send the groups no writer has taken yet itself,
-        the last first, so that its core does not sit idle while the writers finish."""
+        """Where this process would only wait for the batch: send the groups no writer has taken yet itself
+        (cancelled in the pool from the last, which the writers take last), their adds pipelined, so that
+        its core does not sit idle while the writers finish."""
+        taken = []
         while self._sent:
             sending, future, group = self._sent[-1]
             if not sending.cancel():  # a writer has it: so have the ones before it
-                return
+                break
             self._sent.pop()
-            try:
-                apply_group(self.gateway, self._stopped, group)
-            except BaseException as exc:
+            taken.append((future, group))
+        taken.reverse()
+        try:
+            outcomes = iter(self.gateway.apply_pipelined([ops for _, group in taken for ops in group], self._stopped))
+        except BaseException as exc:  # the batch waits for these futures: each must get an outcome
+            for future, _ in taken:
                 future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
+            raise
+        for future, group in taken:
+            errors = [error for error in (next(outcomes) for _ in group) if error is not None]
+            if errors:
+                future.set_exception(errors[0])
             else:
                 future.set_result(None)
 

@@ -19,13 +19,14 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
 from ldap3 import (
-    AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE,
-    Connection, Server,
+    ASYNC, AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE,
+    SUBTREE, SYNC, Connection, Server,
 )
 from ldap3.core.exceptions import LDAPBindError, LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
 from ldap3.utils.conv import escape_filter_chars
@@ -42,6 +43,8 @@ SECRET_ATTRIBUTES = frozenset({"userpassword", "unicodepwd"})
 MASK = "***"
 PAGE_SIZE = 500
 READ_RETRIES = 3
+PIPELINE_WINDOW = 16   # adds in flight on a pipelined connection (more only made slapd's threads contend)
+_BUSY = ("busy", "unavailable", "unwillingToPerform")   # refusals that mean "not now": retried later
 _MODIFY_CODES = {"add": MODIFY_ADD, "delete": MODIFY_DELETE, "replace": MODIFY_REPLACE}
 
 
@@ -51,6 +54,10 @@ class DirectoryUnreachable(Unavailable):
 
 class DirectoryRefused(Conflict):
     """The directory answered no (a clash, a schema violation); retrying the same thing will not help."""
+
+
+class NotSent(Exception):
+    """Operations that were not sent: an earlier write of the same batch had failed."""
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -298,15 +305,18 @@ class Gateway:
 
     # -- connections
 
-    def _connection(self) -> Connection:
-        connection = getattr(self._local, "connection", None)
+    def _connection(self, strategy: str = SYNC) -> Connection:
+        """This thread's connection: a synchronous one, or (ASYNC) one that several requests share in flight."""
+        name = "connection" if strategy == SYNC else "pipelined"
+        connection = getattr(self._local, name, None)
         if connection is not None and not connection.closed:
             return connection
         server = Server(self.ldap.url, get_info=NONE, connect_timeout=self.ldap.timeout)
         auto_bind = AUTO_BIND_TLS_BEFORE_BIND if self.settings.start_tls else AUTO_BIND_NO_TLS
         try:
             connection = Connection(server, self.ldap.bind_dn, self.ldap.bind_password, auto_bind=auto_bind,
-                                    receive_timeout=self.ldap.timeout, raise_exceptions=False)
+                                    receive_timeout=self.ldap.timeout, raise_exceptions=False,
+                                    client_strategy=strategy)
         except LDAPBindError:
             log.error("directory service bind as %s refused", self.ldap.bind_dn)
             raise DirectoryUnreachable("The directory refused itops' service bind; check ITOPS_LDAP_BIND_DN "
@@ -314,18 +324,20 @@ class Gateway:
         except LDAPException as exc:
             raise DirectoryUnreachable(f"The directory at {self.ldap.url} is unreachable ({type(exc).__name__}).") \
                 from None
-        self._local.connection = connection
+        setattr(self._local, name, connection)
         return connection
 
-    def close(self) -> None:
-        """Close this thread's connection (the next call opens a new one)."""
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            try:
-                connection.unbind()
-            except LDAPException:
-                pass
+    def close(self, strategy: str | None = None) -> None:
+        """Close this thread's connections, or the one of this strategy (the next call opens a new one)."""
+        for name in ("connection", "pipelined") if strategy is None else \
+                ("connection" if strategy == SYNC else "pipelined",):
+            connection = getattr(self._local, name, None)
+            setattr(self._local, name, None)
+            if connection is not None:
+                try:
+                    connection.unbind()
+                except LDAPException:
+                    pass
 
     def _read(self, call: Callable[[Connection], object]):
         """Run a read, retrying on a fresh connection when the old one was lost."""
@@ -473,9 +485,8 @@ class Gateway:
         try:
             ok = self._send(connection, operation)
         except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
-            self.close()
-            raise DirectoryUnreachable(f"The directory connection was lost during '{operation.kind} "
-                                       f"{operation.dn}' ({type(exc).__name__}); it is retried later.") from None
+            self.close(SYNC)
+            raise _lost(operation, exc) from None
         if ok:
             return
         result = connection.result
@@ -484,15 +495,78 @@ class Gateway:
             if connection.modify(operation.dn, {"member": [(MODIFY_REPLACE, [operation.last_member_placeholder])]}):
                 return
             result = connection.result
-        if result["description"] in ("busy", "unavailable", "unwillingToPerform") or connection.closed:
-            self.close()
-            raise DirectoryUnreachable(f"The directory could not take '{operation.kind} {operation.dn}' now "
-                                       f"({result['description']}); it is retried later.")
-        raise DirectoryRefused(f"The directory refused '{operation.kind} {operation.dn}': {result['description']} "
-                               f"{result.get('message') or ''}".strip())
+        if connection.closed:
+            self.close(SYNC)
+            raise DirectoryUnreachable(f"The directory closed the connection during '{operation.kind} "
+                                       f"{operation.dn}'; it is retried later.")
+        raise self._refusal(operation, result, SYNC)
+
+    def _refusal(self, operation: LdapOperation, result: dict, strategy: str) -> Exception:
+        """The error for a write the directory answered with `result` (not success)."""
+        if result["description"] in _BUSY:
+            self.close(strategy)
+            return DirectoryUnreachable(f"The directory could not take '{operation.kind} {operation.dn}' now "
+                                        f"({result['description']}); it is retried later.")
+        return DirectoryRefused(f"The directory refused '{operation.kind} {operation.dn}': {result['description']} "
+                                f"{result.get('message') or ''}".strip())
+
+    def apply_pipelined(self, joiners: list[list[LdapOperation]], stopped: threading.Event) -> list[Exception | None]:
+        """Apply each joiner's operations as `apply` does, with the adds of different joiners PIPELINE_WINDOW at a
+        time in flight on one connection: slapd writes one while the next is encoded, where `apply` waits for
+        each answer. Returns each joiner's error, or None once its operations are applied. The first error
+        sets `stopped` (shared with the batch's other senders), and from then on nothing more is sent: the
+        joiners not sent get NotSent (those in flight get their own outcome)."""
+        outcomes: list[Exception | None] = [None] * len(joiners)
+        in_flight: deque[tuple[int, LdapOperation, int]] = deque()   # (joiner, its add, the message id)
+
+        def settle(count: int) -> None:  # take the answers to the oldest `count` adds in flight
+            for _ in range(count):
+                index, operation, message_id = in_flight.popleft()
+                try:
+                    _, result = connection.get_response(message_id, timeout=self.ldap.timeout)
+                    if result is None:  # the connection dropped what was outstanding
+                        raise LDAPCommunicationError("no answer")
+                except LDAPException as exc:  # lost: what is in flight may or may not have been applied
+                    self.close(ASYNC)
+                    stopped.set()
+                    for lost, lost_operation, _ in ((index, operation, message_id), *in_flight):
+                        outcomes[lost] = _lost(lost_operation, exc)
+                    in_flight.clear()
+                    return
+                if result["result"] != 0:
+                    outcomes[index] = self._refusal(operation, result, ASYNC)
+                    stopped.set()
+
+        connection = None
+        for index, operations in enumerate(joiners):
+            if stopped.is_set():
+                outcomes[index] = NotSent("not sent: an earlier write of the batch failed")
+                continue
+            if len(operations) != 1 or operations[0].kind != "add":  # one after the other, as `apply` sends them
+                settle(len(in_flight))
+                try:
+                    self.apply(operations)
+                except Exception as exc:
+                    outcomes[index] = exc
+                    stopped.set()
+                continue
+            try:
+                connection = connection or self._connection(ASYNC)
+                in_flight.append((index, operations[0], self._send(connection, operations[0])))
+            except (LDAPCommunicationError, DirectoryUnreachable) as exc:
+                self.close(ASYNC)
+                settle(len(in_flight))
+                outcomes[index] = exc if isinstance(exc, DirectoryUnreachable) else _lost(operations[0], exc)
+                stopped.set()
+                continue
+            if len(in_flight) >= PIPELINE_WINDOW:
+                settle(1)
+        settle(len(in_flight))
+        return outcomes
 
     @staticmethod
-    def _send(connection: Connection, operation: LdapOperation) -> bool:
+    def _send(connection: Connection, operation: LdapOperation):
+        """Success (a synchronous connection), or the request's message id (ASYNC)."""
         if operation.kind == "add":
             attributes = dict(operation.attributes)
             object_class = attributes.pop("objectClass")
@@ -505,6 +579,11 @@ class Gateway:
         if operation.kind == "delete":
             return connection.delete(operation.dn)
         raise ValueError(f"unknown LDAP operation {operation.kind!r}")
+
+
+def _lost(operation: LdapOperation, exc: Exception) -> DirectoryUnreachable:
+    return DirectoryUnreachable(f"The directory connection was lost during '{operation.kind} {operation.dn}' "
+                                f"({type(exc).__name__}); it is retried later.")
 
 
 def gateway() -> Gateway:

@@ -10,7 +10,7 @@ from ldap3 import NONE, Connection, Server
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
-from itops.directory import batching, csv_io, services, tasks
+from itops.directory import csv_io, services, tasks
 from itops.directory.batching import LongRun, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryUnreachable, Gateway
@@ -331,10 +331,10 @@ def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_wou
     monkeypatch.setattr(WriterProcesses, "PROCESSES", 1)  # one writer, still starting while this process is done
     monkeypatch.setattr(WriterProcesses, "GROUP", 1)
     sent_here = []
-    apply = batching.apply_unless_stopped
-    monkeypatch.setattr(batching, "apply_unless_stopped",  # what the writer process runs is not patched
-                        lambda gateway, stopped, operations: sent_here.append(operations[0].dn) or
-                        apply(gateway, stopped, operations))
+    apply = Gateway.apply_pipelined
+    monkeypatch.setattr(Gateway, "apply_pipelined",  # what the writer process runs is not patched
+                        lambda gateway, joiners, stopped: sent_here.extend(ops[0].dn for ops in joiners) or
+                        apply(gateway, joiners, stopped))
     summary = tasks.run_due_steps(by="scheduler")
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     assert 0 < len(sent_here) < JOINERS and len(set(sent_here)) == len(sent_here)
