@@ -57,7 +57,7 @@ PENDING_RETURN = "pending_return"
 KIT_RESERVATION_DAYS = 30
 UNSET: Any = object()
 APPROVED_BATCH_STATES = (BatchState.APPROVED.value, BatchState.APPLIED.value)
-ONBOARD_TOGETHER = 200   # joiners written in one savepoint by one run of due steps
+ONBOARD_TOGETHER = 500   # joiners written in one savepoint by one run of due steps (as many as tasks.CHUNK)
 PERSON_ONBOARDED = ("dn", "state", "user_id", "provisioning_ticket_id")   # what onboarding changes on the person
 JOINS_GRACE = timedelta(minutes=10)   # a step whose joins are out is due again after this if they went unrecorded
 ACTION_OUTCOME = ("state", "done_at", "last_error", "next_attempt_at", "secret_encrypted", "result")  # set by _done

@@ -13,7 +13,10 @@ from itops.extensions import db
 
 RECONCILE_JOB = "directory.reconcile"
 
-CHUNK = 200
+# Steps per committed chunk. Each chunk ends with this process waiting for the writers' last adds and
+# commits before the next starts, a cost per chunk: 500 rather than 200 took 10-15% off onboarding 10,000
+# people. A chunk holds SQLite's write lock for about a second (PostgreSQL locks only its rows).
+CHUNK = 500
 
 
 def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None] | None = None) -> dict:

@@ -10,10 +10,10 @@ from ldap3 import NONE, Connection, Server
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
-from itops.directory import csv_io, services, tasks
+from itops.directory import csv_io, ldap, services, tasks
 from itops.directory.batching import LongRun, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
-from itops.directory.ldap import DirectoryUnreachable, Gateway
+from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
 from itops.directory.models import DirectoryAction, Person, UsernameInUse
 from itops.extensions import db
 from itops.tickets import services as tickets_services
@@ -344,3 +344,79 @@ def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_wou
     assert all(entry(hr, p.username)["employeeNumber"] == [p.employee_number] for p in people)
     some = people[-1].username
     assert _can_bind(hr, some, outcome.applied["passwords"][some])
+
+
+def _account_add(instance, username: str) -> LdapOperation:
+    attributes = {"objectClass": ["inetOrgPerson"], "uid": [username], "cn": [username], "sn": ["Doe"]}
+    return LdapOperation("add", f"uid={username},{instance.people_dn}", attributes=attributes)
+
+
+def _pipelined(app, joiners, stopped=None):
+    gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
+    try:
+        return gateway.apply_pipelined(joiners, stopped or threading.Event())
+    finally:
+        gateway.close()
+
+
+def test_pipelined_adds_are_all_applied_and_a_joiners_own_operations_go_in_order(app, hr):
+    count = ldap.PIPELINE_WINDOW * 3 + 1  # more than the window holds, so answers are taken while sending
+    joiners = [[_account_add(hr, f"pipe{i}")] for i in range(count)]
+    # A joiner of two operations: the modify needs the add before it.
+    joiners.insert(5, [_account_add(hr, "pipe-two"),
+                       ldap.modify(f"uid=pipe-two,{hr.people_dn}", title=("replace", ["Agent"]))])
+    stopped = threading.Event()
+    assert _pipelined(app, joiners, stopped) == [None] * (count + 1)
+    assert not stopped.is_set()
+    assert all(entry(hr, f"pipe{i}") for i in range(count))
+    assert entry(hr, "pipe-two")["title"] == ["Agent"]
+
+
+def test_a_refused_pipelined_add_stops_the_batch_and_each_joiner_gets_its_own_outcome(app, hr):
+    _pipelined(app, [[_account_add(hr, "taken")]])
+    names = [f"refused{i}" for i in range(40)]
+    names[20] = "taken"  # already there: refused
+    stopped = threading.Event()
+    outcomes = _pipelined(app, [[_account_add(hr, name)] for name in names], stopped)
+    assert stopped.is_set()
+    assert isinstance(outcomes[20], DirectoryRefused) and "entryAlreadyExists" in str(outcomes[20])
+    assert outcomes[:20] == [None] * 20 and all(entry(hr, name) for name in names[:20])
+    # Those in flight when the refusal came back were sent and applied; none after them was sent.
+    sent = [name for name, outcome in zip(names[21:], outcomes[21:]) if outcome is None]
+    assert all(isinstance(outcome, NotSent) for outcome in outcomes[21 + len(sent):])
+    assert len(sent) < ldap.PIPELINE_WINDOW
+    assert [name for name in names[21:] if entry(hr, name)] == sent
+    # Another sender of the batch that failed first: nothing is sent at all.
+    assert all(isinstance(o, NotSent) for o in _pipelined(app, [[_account_add(hr, "late")]], stopped))
+    assert entry(hr, "late") is None
+
+
+def test_pipelined_adds_to_a_stopped_directory_are_unreachable_not_lost(app, hr):
+    outcomes = _with_the_directory_down(hr, lambda: _pipelined(app, [[_account_add(hr, f"down{i}")] for i in range(5)]))
+    assert isinstance(outcomes[0], DirectoryUnreachable)
+    assert all(isinstance(outcome, NotSent) for outcome in outcomes[1:])
+    assert entry(hr, "down0") is None
+
+
+def test_pipelined_adds_in_flight_when_the_directory_goes_away_are_unreachable(app, hr, monkeypatch):
+    send, sent = Gateway._send, []
+
+    def send_then_stop(connection, operation):
+        sent.append(operation.dn)
+        message_id = send(connection, operation)
+        if len(sent) == 10:
+            hr.stop()  # with adds still in flight
+        return message_id
+
+    monkeypatch.setattr(Gateway, "_send", staticmethod(send_then_stop))
+    try:
+        outcomes = _pipelined(app, [[_account_add(hr, f"gone{i}")] for i in range(30)])
+    finally:
+        directory_support.start_slapd(hr.workdir, port=hr.port, admin_password=directory_support.ADMIN_PASSWORD)
+    # Applied (answered before the loss), then unreachable (retried later, never taken as applied) up to the
+    # last add sent (the loss is seen when an answer is awaited, at most a window later), then not sent.
+    applied = outcomes.index(next(o for o in outcomes if o is not None))
+    assert applied <= 10 < len(sent) <= 10 + ldap.PIPELINE_WINDOW
+    assert all(isinstance(outcome, DirectoryUnreachable) for outcome in outcomes[applied:len(sent)])
+    assert all(isinstance(outcome, NotSent) for outcome in outcomes[len(sent):])
+    assert all(entry(hr, f"gone{i}") for i in range(applied))
