@@ -27,6 +27,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+from ldap3 import ASYNC
+
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
 
 __all__ = ["NotSent"]   # services catches it from here
@@ -57,10 +59,9 @@ def apply_unless_stopped(gateway: Gateway, stopped, operations: list[LdapOperati
         raise
 
 
-def apply_group(gateway: Gateway, stopped, group: list[list[LdapOperation]]) -> None:
-    """Apply each joiner's operations of a group in turn, as `apply_unless_stopped`."""
-    for operations in group:
-        apply_unless_stopped(gateway, stopped, operations)
+def first_error(outcomes) -> Exception | None:
+    """A group's outcome from its joiners' (Gateway.apply_pipelined): the first error, if any."""
+    return next((outcome for outcome in outcomes if outcome is not None), None)
 
 
 class ConnectionThread:
@@ -151,11 +152,11 @@ class WriterProcesses:
                 future.set_exception(exc)
             raise
         for future, group in taken:
-            errors = [error for error in (next(outcomes) for _ in group) if error is not None]
-            if errors:
-                future.set_exception(errors[0])
-            else:
+            error = first_error([next(outcomes) for _ in group])
+            if error is None:
                 future.set_result(None)
+            else:
+                future.set_exception(error)
 
     def drop_queued(self) -> None:
         """Forget the joiners not sent yet (their batch failed): their future says so."""
@@ -175,6 +176,7 @@ class WriterProcesses:
 
     def close(self) -> None:
         self.drop_queued()
+        self.gateway.close(ASYNC)  # the pipelined connection help_out opened in this thread
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -191,10 +193,9 @@ def _start_writer(ldap, settings, stopped) -> None:
 def _write_group(group: list[list[LdapOperation]]) -> None:
     """In a writer process: apply a group of joiners' operations (their adds pipelined), unless a write of the
     batch failed already; raises the group's first error."""
-    gateway, stopped = _writer
-    errors = [error for error in gateway.apply_pipelined(group, stopped) if error is not None]
-    if errors:
-        raise errors[0]
+    error = first_error(_writer[0].apply_pipelined(group, _writer[1]))
+    if error is not None:
+        raise error
 
 
 def _pass_on(future: Future, done: Future) -> None:

@@ -314,9 +314,11 @@ class Gateway:
         server = Server(self.ldap.url, get_info=NONE, connect_timeout=self.ldap.timeout)
         auto_bind = AUTO_BIND_TLS_BEFORE_BIND if self.settings.start_tls else AUTO_BIND_NO_TLS
         try:
+            # ASYNC: no receive timeout, or ldap3's receiver thread spins on a closed socket instead of ending
+            # (apply_pipelined waits for each answer with the timeout instead).
             connection = Connection(server, self.ldap.bind_dn, self.ldap.bind_password, auto_bind=auto_bind,
-                                    receive_timeout=self.ldap.timeout, raise_exceptions=False,
-                                    client_strategy=strategy)
+                                    receive_timeout=self.ldap.timeout if strategy == SYNC else None,
+                                    raise_exceptions=False, client_strategy=strategy)
         except LDAPBindError:
             log.error("directory service bind as %s refused", self.ldap.bind_dn)
             raise DirectoryUnreachable("The directory refused itops' service bind; check ITOPS_LDAP_BIND_DN "

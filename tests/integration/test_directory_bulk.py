@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from ldap3 import NONE, Connection, Server
+from ldap3.strategy.asynchronous import AsyncStrategy
 
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
@@ -352,11 +353,16 @@ def _account_add(instance, username: str) -> LdapOperation:
 
 
 def _pipelined(app, joiners, stopped=None):
+    """apply_pipelined on a gateway of its own, closed afterwards: ldap3's receiver thread must end with it
+    (one that spun on the closed socket once slowed the whole suite down)."""
     gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
     try:
         return gateway.apply_pipelined(joiners, stopped or threading.Event())
     finally:
         gateway.close()
+        for receiver in [t for t in threading.enumerate() if isinstance(t, AsyncStrategy.ReceiverSocketThread)]:
+            receiver.join(5)
+            assert not receiver.is_alive()
 
 
 def test_pipelined_adds_are_all_applied_and_a_joiners_own_operations_go_in_order(app, hr):
