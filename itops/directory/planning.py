@@ -86,8 +86,9 @@ def plan(gateway: Gateway, wanted: Wanted, account: Account | None, existing_gro
             existing_groups.add(target_dn.lower())
         else:
             ops.append(LdapOperation("modify", target_dn, changes={"member": ("add", [dn])}))
-    unwanted = {group_dn(gateway, name).lower() for name in wanted.managed_groups - wanted.groups}
-    ops += [flavour.remove_member(group, dn) for group in sorted(current_groups & unwanted)]
+    if current_groups:  # a new account is in no group to leave (and a run plans thousands of them)
+        unwanted = {group_dn(gateway, name).lower() for name in wanted.managed_groups - wanted.groups}
+        ops += [flavour.remove_member(group, dn) for group in sorted(current_groups & unwanted)]
     return ops
 
 
