@@ -6,8 +6,9 @@ Two flavours build them: OpenLDAP (inetOrgPerson, groupOfNames, ppolicy lock, ou
 Active Directory (sAMAccountName, userPrincipalName, userAccountControl 514, unicodePwd).
 
 Connections: one per thread (ldap3's Connection and Server are not thread-safe), opened lazily,
-with connect and receive timeouts. A read that loses its connection is retried on a fresh one; a
-write that loses it is not (it may have been applied), the caller re-reads and converges instead.
+with connect and receive timeouts, and a second, pipelined one (ldap3's ASYNC strategy) for a batch's
+adds (`apply_pipelined`). A read that loses its connection is retried on a fresh one; a write that
+loses it is not (it may have been applied), the caller re-reads and converges instead.
 The bind password comes from the settings and is never logged; password values in operations are
 masked wherever an operation is shown or stored.
 """
