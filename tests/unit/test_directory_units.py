@@ -1,15 +1,19 @@
-"""Directory pieces without a directory: usernames, field checks, the settings, and the exact LDAP
-operations each flavour produces (Active Directory has no server here, so it is tested at this level)."""
+"""Directory pieces without a directory: usernames, field checks, the settings, the exact LDAP
+operations each flavour produces (Active Directory has no server here, so it is tested at this level),
+and how a batch's outcomes are gathered."""
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+from concurrent.futures import Future
 
 import pytest
 
 from itops.config import ConfigError, LdapSettings, load_config
 from itops.core.errors import ValidationFailed
 from itops.directory import planning, validation
+from itops.directory.batching import WriterProcesses, first_error
 from itops.directory.ldap import (
     Account, ActiveDirectoryFlavour, DesiredAccount, DirectoryRefused, Gateway, LdapOperation, ssha,
 )
@@ -164,3 +168,27 @@ def test_new_people_are_written_managers_first_however_the_file_orders_them():
     numbers = [p.employee_number for p in ordered]
     assert sorted(numbers) == ["1", "2", "3", "4"]
     assert numbers.index("1") < numbers.index("2") < numbers.index("3")
+
+
+def test_helping_out_gives_every_group_it_took_an_outcome_even_when_sending_breaks():
+    """The batch waits for each group's future: a bug while this process sends must not leave one unset."""
+    class BrokenGateway:
+        def apply_pipelined(self, joiners, stopped):
+            raise RuntimeError("bug while sending")
+
+    writers = WriterProcesses(BrokenGateway())
+    writers._stopped = threading.Event()
+    taken = [Future() for _ in range(3)]
+    running = Future()
+    running.set_running_or_notify_cancel()  # a writer has this one: it is not taken
+    writers._sent = [(running, Future(), [[]])] + [(Future(), future, [[]]) for future in taken]
+    with pytest.raises(RuntimeError):
+        writers.help_out()
+    assert all(isinstance(future.exception(timeout=0), RuntimeError) for future in taken)
+    assert len(writers._sent) == 1
+
+
+def test_a_groups_outcome_is_its_first_error():
+    refused, not_sent = ValueError("refused"), ValueError("not sent")
+    assert first_error([None, None]) is None
+    assert first_error([None, refused, not_sent]) is refused
