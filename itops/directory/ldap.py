@@ -522,20 +522,26 @@ class Gateway:
         outcomes: list[Exception | None] = [None] * len(joiners)
         in_flight: deque[tuple[int, LdapOperation, int]] = deque()   # (joiner, its add, the message id)
 
+        def lose_in_flight(exc: Exception) -> None:  # the connection is gone: those adds may or may not be applied
+            self.close(ASYNC)
+            stopped.set()
+            for index, operation, _ in in_flight:
+                outcomes[index] = _lost(operation, exc)
+            in_flight.clear()
+
         def settle(count: int) -> None:  # take the answers to the oldest `count` adds in flight
-            for _ in range(count):
-                index, operation, message_id = in_flight.popleft()
+            for _ in range(min(count, len(in_flight))):
+                index, operation, message_id = in_flight[0]
                 try:
                     _, result = connection.get_response(message_id, timeout=self.ldap.timeout)
                     if result is None:  # the connection dropped what was outstanding
                         raise LDAPCommunicationError("no answer")
-                except LDAPException as exc:  # lost: what is in flight may or may not have been applied
-                    self.close(ASYNC)
-                    stopped.set()
-                    for lost, lost_operation, _ in ((index, operation, message_id), *in_flight):
-                        outcomes[lost] = _lost(lost_operation, exc)
-                    in_flight.clear()
+                # Any failure to read the answer counts as lost: when the socket closes under it, ldap3 also
+                # fails in odd ways (an AttributeError from its cleared bookkeeping).
+                except Exception as exc:
+                    lose_in_flight(exc)
                     return
+                in_flight.popleft()
                 if result["result"] != 0:
                     outcomes[index] = self._refusal(operation, result, ASYNC)
                     stopped.set()
@@ -555,12 +561,14 @@ class Gateway:
                 continue
             try:
                 connection = connection or self._connection(ASYNC)
+                if connection.closed:  # its receiver saw the socket close
+                    raise LDAPCommunicationError("connection closed")
                 in_flight.append((index, operations[0], self._send(connection, operations[0])))
-            except (LDAPCommunicationError, DirectoryUnreachable) as exc:
-                self.close(ASYNC)
-                settle(len(in_flight))
+            # The connection broke (AttributeError: ldap3's socket was taken from under it) or never opened:
+            # no answer will come for what is in flight.
+            except (LDAPCommunicationError, DirectoryUnreachable, AttributeError) as exc:
+                lose_in_flight(exc)
                 outcomes[index] = exc if isinstance(exc, DirectoryUnreachable) else _lost(operations[0], exc)
-                stopped.set()
                 continue
             if len(in_flight) >= PIPELINE_WINDOW:
                 settle(1)
