@@ -313,6 +313,15 @@ def process_rss(pid: int) -> int | None:
     return None
 
 
+def process_cpu_seconds(pid: int | None) -> float:
+    """utime + stime of one process so far, from /proc/<pid>/stat (0 when it is gone, or no pid)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def process_pss(pid: int) -> int | None:
     """Pss of a process in bytes, from /proc/<pid>/smaps_rollup; None when it is gone or off Linux."""
     try:

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 from _common import (
-    BenchError, fresh_instance, machine_load, sigterm_as_interrupt, use_instance_in_process,
+    BenchError, fresh_instance, machine_load, process_cpu_seconds, sigterm_as_interrupt, use_instance_in_process,
 )
 
 ONBOARD_TARGET = 1.5        # itops onboarding time / raw add time
@@ -194,7 +194,7 @@ def onboard(staff: list[Staff], profiler: Profiler, slapd_pid: int | None) -> di
 
     data = staff_csv(staff, date.today())
     phases: dict[str, float] = {}
-    cpu, slapd_cpu = time.process_time(), process_cpu(slapd_pid)
+    cpu, slapd_cpu = time.process_time(), process_cpu_seconds(slapd_pid)
     started = time.perf_counter()
     outcome = profiler.run("import_csv", lambda: csv_io.import_csv(data, by=hr))
     if outcome.applied is None:
@@ -209,7 +209,7 @@ def onboard(staff: list[Staff], profiler: Profiler, slapd_pid: int | None) -> di
     phases["run_due"] = time.perf_counter() - started
     phases["run_due_cpu"] = time.process_time() - cpu
     phases["writers_cpu"] = children_cpu() - writers_cpu
-    phases["slapd_cpu"] = process_cpu(slapd_pid) - slapd_cpu
+    phases["slapd_cpu"] = process_cpu_seconds(slapd_pid) - slapd_cpu
     if totals["done"] != len(staff) or totals["failed"] or totals["retrying"]:
         raise BenchError(f"run-due did not create every account: {totals}")
     active = db.session.scalar(select(func.count()).select_from(Person)
@@ -315,15 +315,6 @@ def run_reconcile(profiler: Profiler) -> tuple[float, dict[str, int]]:
 
 # --- the run -----------------------------------------------------------------------------------
 
-def process_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) another process has used so far, from /proc (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, TypeError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu() -> float:
     """CPU seconds of this process's children that have ended (the writer processes, once closed)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -342,9 +333,9 @@ def measure(args, workdir: Path) -> None:
     slapd = start_slapd(workdir / "slapd", port=free_port(), admin_password=SLAPD_PASSWORD)
     try:
         print(f"slapd {slapd.url} (mdb, memberof, refint, ppolicy) in {workdir}")
-        cpu, slapd_cpu = time.process_time(), process_cpu(slapd.pid())
+        cpu, slapd_cpu = time.process_time(), process_cpu_seconds(slapd.pid())
         raw_s = raw_adds(slapd, staff)
-        cpu, slapd_cpu = time.process_time() - cpu, process_cpu(slapd.pid()) - slapd_cpu
+        cpu, slapd_cpu = time.process_time() - cpu, process_cpu_seconds(slapd.pid()) - slapd_cpu
         print(f"\n1. raw ldap3 adds, 1 connection      {args.count:7d} entries  {raw_s:7.1f} s  "
               f"{args.count / raw_s:7.0f}/s   (baseline)")
         print(f"   client CPU {cpu:.1f} s (hashing before the clock included); slapd CPU {slapd_cpu:.1f} s")

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from _common import (
     HOST, PROJECT_ROOT, BenchError, default_instance, fresh_instance, machine_busy_seconds, machine_load,
-    sigterm_as_interrupt, use_instance_in_process,
+    process_cpu_seconds, sigterm_as_interrupt, use_instance_in_process,
 )
 
 CYCLE_TARGET_S = 60.0     # a one-minute interval must hold
@@ -82,15 +82,6 @@ def serve_listeners(tcp_count: int, sip_count: int) -> None:
         await stop.wait()
 
     asyncio.run(main())
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process from /proc (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 @dataclass

@@ -94,7 +94,7 @@ def insert_now(session, model, objects: list) -> None:
     # One new row takes the id the database gives it on insert; a batch reserves its ids first.
     one_new_row = len(objects) == 1 and len(waiting) == 1
     if waiting and not one_new_row:
-        for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting), [])):
+        for obj, new_id in zip(waiting, _next_ids(session, model, len(waiting))):
             setattr(obj, key.key, new_id)
     # Looked up once for the batch, not per row: (attribute, [(foreign key attribute, remote column)]) of each
     # many-to-one relationship, and (column, attribute, default) of each column.
@@ -204,10 +204,10 @@ def _inside(transaction, outer) -> bool:
     return False
 
 
-def _next_ids(session, model, count: int, pending: list):
+def _next_ids(session, model, count: int):
     """`count` ids for new rows of `model`. PostgreSQL hands them out from the table's sequence. SQLite has
     one writer at a time: an empty UPDATE takes the write lock (held to the end of the transaction) before
-    the table's highest id is read (or the highest given to a `pending` row), so no one else takes them."""
+    the table's highest id is read, so no one else takes them."""
     key = model.__table__.primary_key.columns[0]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -216,5 +216,4 @@ def _next_ids(session, model, count: int, pending: list):
                                   {"table": model.__table__.name, "column": key.name, "count": count}).scalars()
     connection.execute(update(model.__table__).values({key.name: key}).where(false()))
     highest = connection.execute(select(func.max(key))).scalar() or 0
-    top = max([highest, *(getattr(obj, key.key) or 0 for obj in pending)])
-    return range(top + 1, top + 1 + count)
+    return range(highest + 1, highest + 1 + count)

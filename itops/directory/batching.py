@@ -31,8 +31,6 @@ from ldap3 import ASYNC
 
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
 
-__all__ = ["NotSent"]   # services catches it from here
-
 ALREADY_MEMBER = "attributeOrValueExists"   # how the gateway's refusal names "already a member"
 
 

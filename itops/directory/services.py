@@ -34,12 +34,12 @@ from itops.core.database import insert_now, update_now, utcnow
 from itops.core.errors import Conflict, DomainError, Forbidden, ValidationFailed, found
 from itops.core.policy import Role, has_role
 from itops.directory import planning, validation
-from itops.directory.batching import JoinsInFlight, KnownGroups, LongRun, NotSent, StepRun, is_join
+from itops.directory.batching import JoinsInFlight, KnownGroups, LongRun, StepRun, is_join
 from itops.directory.choices import (
     LIVE_STATES, MAX_ATTEMPTS, OPEN_ACTION_STATES, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, ActionKind, ActionState,
     BatchKind, BatchState, PersonState,
 )
-from itops.directory.ldap import DesiredAccount, DirectoryUnreachable, gateway
+from itops.directory.ldap import DesiredAccount, DirectoryUnreachable, NotSent, gateway
 from itops.directory.models import (
     Batch, DirectoryAction, GroupMapping, KitReservation, KitTemplate, Person, UsernameInUse,
 )
