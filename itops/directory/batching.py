@@ -15,9 +15,9 @@
 - for a long run of due steps (tasks.run_due_steps), writer processes (WriterProcesses): ldap3 builds and
   encodes each request in Python, which in this process would wait for the GIL behind the itops side and
   leave slapd idle. Two processes, each with its own connection, keep slapd writing while this process
-  writes the users, tickets and audit entries. Their adds, and those this process sends when it would
-  otherwise wait (help_out), are pipelined (Gateway.apply_pipelined): several in flight on one connection,
-  so that slapd writes one while the next is encoded.
+  writes the users, tickets and audit entries. Their writes, and those this process sends when it would
+  otherwise wait (help_out), go a task at a time in one LDAP transaction where the directory takes them
+  (Gateway.apply_together), else pipelined: several adds in flight on one connection.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def apply_unless_stopped(gateway: Gateway, stopped, operations: list[LdapOperati
 
 
 def first_error(outcomes) -> Exception | None:
-    """A group's outcome from its joiners' (Gateway.apply_pipelined): the first error, if any."""
+    """A group's outcome from its joiners' (Gateway.apply_together): the first error, if any."""
     return next((outcome for outcome in outcomes if outcome is not None), None)
 
 
@@ -94,7 +94,7 @@ class WriterProcesses:
 
     PROCESSES = 2
     MIN_BATCH = 50   # fewer joiners are sent from this process: starting the writers would cost more
-    GROUP = 25       # joiners per task, their adds pipelined. Each task's trip through the pool needs the
+    GROUP = 25       # joiners per task, in one transaction (or pipelined). Each task's trip through the pool needs the
                      # pool's threads here, which wait for the GIL behind the itops work: with 5 to a task the
                      # writers sat idle between tasks and this process sent half the adds itself
 
@@ -133,7 +133,7 @@ class WriterProcesses:
 
     def help_out(self) -> None:
         """Where this process would only wait for the batch: send the groups no writer has taken yet itself
-        (cancelled in the pool from the last, which the writers take last), their adds pipelined, so that
+        (cancelled in the pool from the last, which the writers take last), all in one go, so that
         its core does not sit idle while the writers finish."""
         taken = []
         while self._sent:
@@ -144,7 +144,7 @@ class WriterProcesses:
             taken.append((future, group))
         taken.reverse()
         try:
-            outcomes = iter(self.gateway.apply_pipelined([ops for _, group in taken for ops in group], self._stopped))
+            outcomes = iter(self.gateway.apply_together([ops for _, group in taken for ops in group], self._stopped))
         except BaseException as exc:  # the batch waits for these futures: each must get an outcome
             for future, _ in taken:
                 future.set_exception(exc)
@@ -189,9 +189,9 @@ def _start_writer(ldap, settings, stopped) -> None:
 
 
 def _write_group(group: list[list[LdapOperation]]) -> None:
-    """In a writer process: apply a group of joiners' operations (their adds pipelined), unless a write of the
+    """In a writer process: apply a group of joiners' operations (Gateway.apply_together), unless a write of the
     batch failed already; raises the group's first error."""
-    error = first_error(_writer[0].apply_pipelined(group, _writer[1]))
+    error = first_error(_writer[0].apply_together(group, _writer[1]))
     if error is not None:
         raise error
 
