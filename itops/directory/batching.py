@@ -102,6 +102,7 @@ class WriterProcesses:
         self.gateway = gateway
         self._pool: ProcessPoolExecutor | None = None
         self._stopped = None
+        self._one_transaction = None   # held by whoever sends a transaction (Gateway.apply_together)
         self._queued: list[list[LdapOperation]] = []
         self._queued_future: Future | None = None   # the queued joiners' outcome, once they are sent
         self._sent: list[tuple[Future, Future, list]] = []   # this batch's groups: (the pool's, ours, the group)
@@ -144,7 +145,8 @@ class WriterProcesses:
             taken.append((future, group))
         taken.reverse()
         try:
-            outcomes = iter(self.gateway.apply_together([ops for _, group in taken for ops in group], self._stopped))
+            outcomes = iter(self.gateway.apply_together([ops for _, group in taken for ops in group], self._stopped,
+                                                        self._one_transaction))
         except BaseException as exc:  # the batch waits for these futures: each must get an outcome
             for future, _ in taken:
                 future.set_exception(exc)
@@ -166,10 +168,11 @@ class WriterProcesses:
         if self._pool is None:
             # spawn, not fork: this process has threads and database connections a fork would copy.
             context = multiprocessing.get_context("spawn")
-            self._stopped = context.Event()
+            self._stopped, self._one_transaction = context.Event(), context.Lock()
             # The settings (bind password included) go to the children through the pipe, never argv or env.
             self._pool = ProcessPoolExecutor(self.PROCESSES, mp_context=context, initializer=_start_writer,
-                                             initargs=(self.gateway.ldap, self.gateway.settings, self._stopped))
+                                             initargs=(self.gateway.ldap, self.gateway.settings, self._stopped,
+                                                       self._one_transaction))
         return self._pool
 
     def close(self) -> None:
@@ -180,18 +183,20 @@ class WriterProcesses:
             self._pool = None
 
 
-_writer: tuple[Gateway, object] | None = None   # in a writer process: its gateway and the shared stop flag
+_writer: tuple[Gateway, object, object] | None = None   # in a writer process: its gateway, the shared stop flag
+                                                         # and transaction lock
 
 
-def _start_writer(ldap, settings, stopped) -> None:
+def _start_writer(ldap, settings, stopped, one_transaction) -> None:
     global _writer
-    _writer = (Gateway(ldap, settings), stopped)
+    _writer = (Gateway(ldap, settings), stopped, one_transaction)
 
 
 def _write_group(group: list[list[LdapOperation]]) -> None:
     """In a writer process: apply a group of joiners' operations (Gateway.apply_together), unless a write of the
     batch failed already; raises the group's first error."""
-    error = first_error(_writer[0].apply_together(group, _writer[1]))
+    gateway, stopped, one_transaction = _writer
+    error = first_error(gateway.apply_together(group, stopped, one_transaction))
     if error is not None:
         raise error
 

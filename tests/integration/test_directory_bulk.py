@@ -1,6 +1,7 @@
 """Many joiners at once against a real slapd: an import's lookups and a run's batched group joins."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -334,8 +335,8 @@ def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_wou
     sent_here = []
     apply = Gateway.apply_together
     monkeypatch.setattr(Gateway, "apply_together",  # what the writer process runs is not patched
-                        lambda gateway, joiners, stopped: sent_here.extend(ops[0].dn for ops in joiners) or
-                        apply(gateway, joiners, stopped))
+                        lambda gateway, joiners, stopped, lock: sent_here.extend(ops[0].dn for ops in joiners) or
+                        apply(gateway, joiners, stopped, lock))
     summary = tasks.run_due_steps(by="scheduler")
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     assert 0 < len(sent_here) < JOINERS and len(set(sent_here)) == len(sent_here)
@@ -373,27 +374,36 @@ def _in_transaction(app, joiners, stopped=None):
         gateway.close()
 
 
-def test_slapd_takes_ldap_transactions_and_a_batch_goes_in_one(app, hr, monkeypatch):
+def test_slapd_takes_ldap_transactions_and_a_batch_goes_in_one_holding_the_lock(app, hr, monkeypatch):
     gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
+    one_at_a_time = threading.Lock()
     try:
         assert gateway.supports_transactions()
         used = []
-        monkeypatch.setattr(Gateway, "apply_in_transaction", lambda self, joiners, stopped: used.append(len(joiners)))
-        gateway.apply_together([[_account_add(hr, "one")], [_account_add(hr, "two")]], threading.Event())
-        assert used == [2]
+        monkeypatch.setattr(Gateway, "apply_in_transaction", lambda self, joiners, stopped: used.append(
+            (len(joiners), one_at_a_time.locked())))
+        gateway.apply_together([[_account_add(hr, "one")], [_account_add(hr, "two")]], threading.Event(), one_at_a_time)
+        assert used == [(2, True)] and not one_at_a_time.locked()
     finally:
         gateway.close()
 
 
-def test_a_directory_without_transactions_gets_the_batch_pipelined(app, hr):
-    gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
-    gateway._transactions = False  # as Active Directory's root DSE says
+@pytest.mark.parametrize("why", ["the directory has none", "they are turned off", "no lock keeps them one at a time"])
+def test_a_batch_is_pipelined_where_transactions_are_not_to_be_used(app, hr, why):
+    settings = app.config["ITOPS_DIRECTORY"]
+    if why == "they are turned off":
+        settings = dataclasses.replace(settings, transactions=False)  # ITOPS_LDAP_TRANSACTIONS=false
+    gateway = Gateway(app.config["ITOPS_LDAP"], settings)
+    if why == "the directory has none":
+        gateway._transactions = False  # as Active Directory's root DSE says
+    one_at_a_time = None if why == "no lock keeps them one at a time" else threading.Lock()
+    name = f"piped{len(why)}"
     try:
-        assert gateway.apply_together([[_account_add(hr, "piped")]], threading.Event()) == [None]
+        assert gateway.apply_together([[_account_add(hr, name)]], threading.Event(), one_at_a_time) == [None]
+        assert gateway._local.pipelined is not None  # it went the pipelined way
     finally:
-        gateway.close(ldap.ASYNC)
         gateway.close()
-    assert entry(hr, "piped")
+    assert entry(hr, name)
 
 
 def test_a_transaction_applies_every_joiners_operations_in_order(app, hr):
