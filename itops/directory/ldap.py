@@ -518,7 +518,7 @@ class Gateway:
                                 f"{result.get('message') or ''}".strip())
 
     def apply_together(self, joiners: list[list[LdapOperation]], stopped: threading.Event,
-                       one_at_a_time=None) -> list[Exception | None]:
+                       one_at_a_time=None, *, wait: bool = True) -> list[Exception | None]:
         """Apply a batch's joiners' operations: in one LDAP transaction where the server takes them, holding
         `one_at_a_time` (a lock shared by everything of the batch that sends), else pipelined. Returns each
         joiner's error, or None once its operations are applied (see those two).
@@ -526,10 +526,13 @@ class Gateway:
         One transaction at a time because slapd 2.5.13 (Debian 12) crashes when transactions are open on two
         connections at once: it died in 3 of 8 runs of three clients each sending transactions of 25 adds, in
         none of 6 with a lock around each transaction, and in none of 4 with one client's transactions beside
-        another's plain adds. Without a lock, nothing keeps them apart: pipelined."""
-        if one_at_a_time is not None and self.supports_transactions():
-            with one_at_a_time:
+        another's plain adds. Without a lock, nothing keeps them apart: pipelined. `wait=False`: pipelined too
+        if another sender holds the lock."""
+        if one_at_a_time is not None and self.supports_transactions() and one_at_a_time.acquire(wait):
+            try:
                 return self.apply_in_transaction(joiners, stopped)
+            finally:
+                one_at_a_time.release()
         return self.apply_pipelined(joiners, stopped)
 
     def supports_transactions(self) -> bool:

@@ -335,8 +335,8 @@ def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_wou
     sent_here = []
     apply = Gateway.apply_together
     monkeypatch.setattr(Gateway, "apply_together",  # what the writer process runs is not patched
-                        lambda gateway, joiners, stopped, lock: sent_here.extend(ops[0].dn for ops in joiners) or
-                        apply(gateway, joiners, stopped, lock))
+                        lambda gateway, joiners, stopped, lock, wait=True: sent_here.extend(
+                            ops[0].dn for ops in joiners) or apply(gateway, joiners, stopped, lock, wait=wait))
     summary = tasks.run_due_steps(by="scheduler")
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     assert 0 < len(sent_here) < JOINERS and len(set(sent_here)) == len(sent_here)
@@ -388,7 +388,8 @@ def test_slapd_takes_ldap_transactions_and_a_batch_goes_in_one_holding_the_lock(
         gateway.close()
 
 
-@pytest.mark.parametrize("why", ["the directory has none", "they are turned off", "no lock keeps them one at a time"])
+@pytest.mark.parametrize("why", ["the directory has none", "they are turned off", "no lock keeps them one at a time",
+                                 "another sender's is open and this one does not wait"])
 def test_a_batch_is_pipelined_where_transactions_are_not_to_be_used(app, hr, why):
     settings = app.config["ITOPS_DIRECTORY"]
     if why == "they are turned off":
@@ -397,9 +398,13 @@ def test_a_batch_is_pipelined_where_transactions_are_not_to_be_used(app, hr, why
     if why == "the directory has none":
         gateway._transactions = False  # as Active Directory's root DSE says
     one_at_a_time = None if why == "no lock keeps them one at a time" else threading.Lock()
+    wait = True
+    if why.startswith("another sender's"):
+        one_at_a_time.acquire()
+        wait = False
     name = f"piped{len(why)}"
     try:
-        assert gateway.apply_together([[_account_add(hr, name)]], threading.Event(), one_at_a_time) == [None]
+        assert gateway.apply_together([[_account_add(hr, name)]], threading.Event(), one_at_a_time, wait=wait) == [None]
         assert gateway._local.pipelined is not None  # it went the pipelined way
     finally:
         gateway.close()

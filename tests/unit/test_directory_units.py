@@ -173,7 +173,7 @@ def test_new_people_are_written_managers_first_however_the_file_orders_them():
 def test_helping_out_gives_every_group_it_took_an_outcome_even_when_sending_breaks():
     """The batch waits for each group's future: a bug while this process sends must not leave one unset."""
     class BrokenGateway:
-        def apply_together(self, joiners, stopped, one_at_a_time):
+        def apply_together(self, joiners, stopped, one_at_a_time, *, wait):
             raise RuntimeError("bug while sending")
 
     writers = WriterProcesses(BrokenGateway())
