@@ -29,7 +29,7 @@ from functools import partial
 
 from ldap3 import ASYNC
 
-from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
+from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent, OneTransaction
 
 ALREADY_MEMBER = "attributeOrValueExists"   # how the gateway's refusal names "already a member"
 
@@ -98,11 +98,11 @@ class WriterProcesses:
                      # pool's threads here, which wait for the GIL behind the itops work: with 5 to a task the
                      # writers sat idle between tasks and this process sent half the adds itself
 
-    def __init__(self, gateway: Gateway):
+    def __init__(self, gateway: Gateway, one_transaction: OneTransaction | None = None):
         self.gateway = gateway
         self._pool: ProcessPoolExecutor | None = None
         self._stopped = None
-        self._one_transaction = None   # held by whoever sends a transaction (Gateway.apply_together)
+        self._one_transaction = one_transaction   # held by whoever sends a transaction (Gateway.apply_together)
         self._queued: list[list[LdapOperation]] = []
         self._queued_future: Future | None = None   # the queued joiners' outcome, once they are sent
         self._sent: list[tuple[Future, Future, list]] = []   # this batch's groups: (the pool's, ours, the group)
@@ -169,7 +169,7 @@ class WriterProcesses:
         if self._pool is None:
             # spawn, not fork: this process has threads and database connections a fork would copy.
             context = multiprocessing.get_context("spawn")
-            self._stopped, self._one_transaction = context.Event(), context.Lock()
+            self._stopped = context.Event()
             # The settings (bind password included) go to the children through the pipe, never argv or env.
             self._pool = ProcessPoolExecutor(self.PROCESSES, mp_context=context, initializer=_start_writer,
                                              initargs=(self.gateway.ldap, self.gateway.settings, self._stopped,
@@ -454,8 +454,9 @@ class LongRun:
     """What the chunks of one long run of due steps (tasks.run_due_steps) share: the writer processes,
     which groups exist, the group joins in flight and the next chunk's accounts read ahead."""
 
-    def __init__(self, gateway: Gateway):
-        self.writers = WriterProcesses(gateway)   # started only if a chunk has joiners to take together
+    def __init__(self, gateway: Gateway, one_transaction: OneTransaction | None = None):
+        # Started only if a chunk has joiners to take together; without `one_transaction`, no LDAP transactions.
+        self.writers = WriterProcesses(gateway, one_transaction)
         self.groups = KnownGroups(gateway)        # asked once for the whole run
         self.joins = JoinsInFlight(gateway)       # a chunk's group joins go out while the next chunk runs
         self.accounts = AccountsAhead(gateway)

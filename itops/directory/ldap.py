@@ -16,6 +16,7 @@ masked wherever an operation is shown or stored.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import logging
 import os
@@ -526,8 +527,8 @@ class Gateway:
         One transaction at a time because slapd 2.5.13 (Debian 12) crashes when transactions are open on two
         connections at once: it died in 3 of 8 runs of three clients each sending transactions of 25 adds, in
         none of 6 with a lock around each transaction, and in none of 4 with one client's transactions beside
-        another's plain adds. Without a lock, nothing keeps them apart: pipelined. `wait=False`: pipelined too
-        if another sender holds the lock."""
+        another's plain adds. Without a lock (OneTransaction), nothing keeps them apart: pipelined.
+        `wait=False`: pipelined too if another sender holds the lock."""
         if one_at_a_time is not None and self.supports_transactions() and one_at_a_time.acquire(wait):
             try:
                 return self.apply_in_transaction(joiners, stopped)
@@ -675,6 +676,43 @@ class Gateway:
         if operation.kind == "delete":
             return connection.delete(operation.dn, controls=controls)
         raise ValueError(f"unknown LDAP operation {operation.kind!r}")
+
+
+class OneTransaction:
+    """Keeps this host's itops processes (the scheduler's run, a CLI run, their writer processes) to one open
+    LDAP transaction at a time (see Gateway.apply_together): an flock on a file in the instance folder,
+    which each process opens for itself, so it crosses processes and is given to spawned ones by its path.
+    Used by one thread of a process at a time."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._held: int | None = None   # the open file while the lock is held (closing it lets go)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "_held": None}
+
+    def acquire(self, wait: bool = True) -> bool:
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(descriptor)
+            return False
+        self._held = descriptor
+        return True
+
+    def release(self) -> None:
+        descriptor, self._held = self._held, None
+        if descriptor is not None:
+            os.close(descriptor)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _transaction_end(identifier: bytes, *, commit: bool) -> bytes:

@@ -192,3 +192,21 @@ def test_a_groups_outcome_is_its_first_error():
     refused, not_sent = ValueError("refused"), ValueError("not sent")
     assert first_error([None, None]) is None
     assert first_error([None, refused, not_sent]) is refused
+
+
+def test_one_ldap_transaction_at_a_time_across_holders_of_the_same_lock_file(tmp_path):
+    """Each process opens the lock file for itself (a writer process gets only the path): two holders
+    exclude each other, and one that does not wait is told so at once."""
+    import pickle
+
+    from itops.directory.ldap import OneTransaction
+
+    first = OneTransaction(str(tmp_path / "instance" / "ldap-transaction.lock"))
+    second = pickle.loads(pickle.dumps(first))  # as a spawned writer process gets it
+    assert first.acquire(False)
+    assert not second.acquire(False)
+    first.release()
+    with second:
+        assert not first.acquire(False)
+    assert first.acquire(False)
+    first.release()
