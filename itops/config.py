@@ -154,7 +154,6 @@ class DirectorySettings:
     guard_accounts: int            # a batch disabling or deleting more accounts than this waits for approval,
     guard_percent: float           # ... and so does one touching more than this share of live accounts
     ticket_category: str           # the category (by name) of provisioning and return tickets: routes them to IT
-    transactions: bool             # bulk writes in LDAP transactions where the directory offers them
 
 
 def _directory_settings(env: dict) -> DirectorySettings:
@@ -176,7 +175,6 @@ def _directory_settings(env: dict) -> DirectorySettings:
         guard_accounts=_int(env.get("ITOPS_DIRECTORY_GUARD_ACCOUNTS", "10"), "ITOPS_DIRECTORY_GUARD_ACCOUNTS"),
         guard_percent=percent,
         ticket_category=env.get("ITOPS_DIRECTORY_CATEGORY", "Hardware").strip(),
-        transactions=_bool(env.get("ITOPS_LDAP_TRANSACTIONS", "true"), "ITOPS_LDAP_TRANSACTIONS"),
     )
 
 

@@ -15,9 +15,9 @@
 - for a long run of due steps (tasks.run_due_steps), writer processes (WriterProcesses): ldap3 builds and
   encodes each request in Python, which in this process would wait for the GIL behind the itops side and
   leave slapd idle. Two processes, each with its own connection, keep slapd writing while this process
-  writes the users, tickets and audit entries. Their writes, and those this process sends when it would
-  otherwise wait (help_out), go a task at a time in one LDAP transaction where the directory takes them
-  (Gateway.apply_together), else pipelined: several adds in flight on one connection.
+  writes the users, tickets and audit entries. Their adds, and those this process sends when it would
+  otherwise wait (help_out), are pipelined (Gateway.apply_pipelined): several in flight on one connection,
+  so that slapd writes one while the next is encoded.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from functools import partial
 
 from ldap3 import ASYNC
 
-from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent, OneTransaction
+from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
 
 ALREADY_MEMBER = "attributeOrValueExists"   # how the gateway's refusal names "already a member"
 
@@ -58,7 +58,7 @@ def apply_unless_stopped(gateway: Gateway, stopped, operations: list[LdapOperati
 
 
 def first_error(outcomes) -> Exception | None:
-    """A group's outcome from its joiners' (Gateway.apply_together): the first error, if any."""
+    """A group's outcome from its joiners' (Gateway.apply_pipelined): the first error, if any."""
     return next((outcome for outcome in outcomes if outcome is not None), None)
 
 
@@ -94,16 +94,14 @@ class WriterProcesses:
 
     PROCESSES = 2
     MIN_BATCH = 50   # fewer joiners are sent from this process: starting the writers would cost more
-    GROUP = 50       # joiners per task, in one transaction (or pipelined). Each task's trip through the pool needs
-                     # the pool's threads here, which wait for the GIL behind the itops work: with 5 to a task the
-                     # writers sat idle between tasks and this process sent half the adds itself; with 50 rather
-                     # than 25 (in transactions) this process took 14-15 s of CPU instead of 18-19 s
+    GROUP = 25       # joiners per task, their adds pipelined. Each task's trip through the pool needs the
+                     # pool's threads here, which wait for the GIL behind the itops work: with 5 to a task the
+                     # writers sat idle between tasks and this process sent half the adds itself
 
-    def __init__(self, gateway: Gateway, one_transaction: OneTransaction | None = None):
+    def __init__(self, gateway: Gateway):
         self.gateway = gateway
         self._pool: ProcessPoolExecutor | None = None
         self._stopped = None
-        self._one_transaction = one_transaction   # held by whoever sends a transaction (Gateway.apply_together)
         self._queued: list[list[LdapOperation]] = []
         self._queued_future: Future | None = None   # the queued joiners' outcome, once they are sent
         self._sent: list[tuple[Future, Future, list]] = []   # this batch's groups: (the pool's, ours, the group)
@@ -135,9 +133,8 @@ class WriterProcesses:
 
     def help_out(self) -> None:
         """Where this process would only wait for the batch: send the groups no writer has taken yet itself
-        (cancelled in the pool from the last, which the writers take last), all in one go, so that
-        its core does not sit idle while the writers finish; pipelined if a writer's transaction is open
-        (waiting for it cost more: 21.0-23.5 s against 21.1-24.0 s to onboard 10,000, three runs each)."""
+        (cancelled in the pool from the last, which the writers take last), their adds pipelined, so that
+        its core does not sit idle while the writers finish."""
         taken = []
         while self._sent:
             sending, future, group = self._sent[-1]
@@ -147,8 +144,7 @@ class WriterProcesses:
             taken.append((future, group))
         taken.reverse()
         try:
-            outcomes = iter(self.gateway.apply_together([ops for _, group in taken for ops in group], self._stopped,
-                                                        self._one_transaction, wait=False))
+            outcomes = iter(self.gateway.apply_pipelined([ops for _, group in taken for ops in group], self._stopped))
         except BaseException as exc:  # the batch waits for these futures: each must get an outcome
             for future, _ in taken:
                 future.set_exception(exc)
@@ -173,8 +169,7 @@ class WriterProcesses:
             self._stopped = context.Event()
             # The settings (bind password included) go to the children through the pipe, never argv or env.
             self._pool = ProcessPoolExecutor(self.PROCESSES, mp_context=context, initializer=_start_writer,
-                                             initargs=(self.gateway.ldap, self.gateway.settings, self._stopped,
-                                                       self._one_transaction))
+                                             initargs=(self.gateway.ldap, self.gateway.settings, self._stopped))
         return self._pool
 
     def close(self) -> None:
@@ -185,20 +180,18 @@ class WriterProcesses:
             self._pool = None
 
 
-_writer: tuple[Gateway, object, object] | None = None   # in a writer process: its gateway, the shared stop flag
-                                                         # and transaction lock
+_writer: tuple[Gateway, object] | None = None   # in a writer process: its gateway and the shared stop flag
 
 
-def _start_writer(ldap, settings, stopped, one_transaction) -> None:
+def _start_writer(ldap, settings, stopped) -> None:
     global _writer
-    _writer = (Gateway(ldap, settings), stopped, one_transaction)
+    _writer = (Gateway(ldap, settings), stopped)
 
 
 def _write_group(group: list[list[LdapOperation]]) -> None:
-    """In a writer process: apply a group of joiners' operations (Gateway.apply_together), unless a write of the
+    """In a writer process: apply a group of joiners' operations (their adds pipelined), unless a write of the
     batch failed already; raises the group's first error."""
-    gateway, stopped, one_transaction = _writer
-    error = first_error(gateway.apply_together(group, stopped, one_transaction))
+    error = first_error(_writer[0].apply_pipelined(group, _writer[1]))
     if error is not None:
         raise error
 
@@ -455,9 +448,8 @@ class LongRun:
     """What the chunks of one long run of due steps (tasks.run_due_steps) share: the writer processes,
     which groups exist, the group joins in flight and the next chunk's accounts read ahead."""
 
-    def __init__(self, gateway: Gateway, one_transaction: OneTransaction | None = None):
-        # Started only if a chunk has joiners to take together; without `one_transaction`, no LDAP transactions.
-        self.writers = WriterProcesses(gateway, one_transaction)
+    def __init__(self, gateway: Gateway):
+        self.writers = WriterProcesses(gateway)   # started only if a chunk has joiners to take together
         self.groups = KnownGroups(gateway)        # asked once for the whole run
         self.joins = JoinsInFlight(gateway)       # a chunk's group joins go out while the next chunk runs
         self.accounts = AccountsAhead(gateway)

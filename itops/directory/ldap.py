@@ -6,9 +6,8 @@ Two flavours build them: OpenLDAP (inetOrgPerson, groupOfNames, ppolicy lock, ou
 Active Directory (sAMAccountName, userPrincipalName, userAccountControl 514, unicodePwd).
 
 Connections: one per thread (ldap3's Connection and Server are not thread-safe), opened lazily,
-with connect and receive timeouts. A batch of joiners' writes goes in one LDAP transaction (RFC 5805,
-`apply_in_transaction`) where the server offers them, else pipelined on a second connection (ldap3's ASYNC
-strategy, `apply_pipelined`). A read that loses its connection is retried on a fresh one; a write that
+with connect and receive timeouts, and a second, pipelined one (ldap3's ASYNC strategy) for a batch's
+adds (`apply_pipelined`). A read that loses its connection is retried on a fresh one; a write that
 loses it is not (it may have been applied), the caller re-reads and converges instead.
 The bind password comes from the settings and is never logged; password values in operations are
 masked wherever an operation is shown or stored.
@@ -16,7 +15,6 @@ masked wherever an operation is shown or stored.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import logging
 import os
@@ -47,8 +45,6 @@ MASK = "***"
 PAGE_SIZE = 500
 READ_RETRIES = 3
 PIPELINE_WINDOW = 16   # adds in flight on a pipelined connection (more only made slapd's threads contend)
-# LDAP transactions (RFC 5805): the start and end extended operations and the control that puts a write in one.
-TXN_START, TXN_SPECIFICATION, TXN_END = "1.3.6.1.1.21.1", "1.3.6.1.1.21.2", "1.3.6.1.1.21.3"
 _BUSY = ("busy", "unavailable", "unwillingToPerform")   # refusals that mean "not now": retried later
 _MODIFY_CODES = {"add": MODIFY_ADD, "delete": MODIFY_DELETE, "replace": MODIFY_REPLACE}
 
@@ -304,7 +300,6 @@ class Gateway:
         self.disabled_dn = settings.disabled_dn or f"ou=disabled,{ldap.base_dn}"
         self._local = threading.local()
         self._sleep = sleep
-        self._transactions: bool | None = None   # the server takes LDAP transactions; asked on first use
 
     def __repr__(self) -> str:  # never the bind password
         return f"Gateway({self.ldap.url!r}, flavour={self.flavour.name!r})"
@@ -518,86 +513,6 @@ class Gateway:
         return DirectoryRefused(f"The directory refused '{operation.kind} {operation.dn}': {result['description']} "
                                 f"{result.get('message') or ''}".strip())
 
-    def apply_together(self, joiners: list[list[LdapOperation]], stopped: threading.Event,
-                       one_at_a_time=None, *, wait: bool = True) -> list[Exception | None]:
-        """Apply a batch's joiners' operations: in one LDAP transaction where the server takes them, holding
-        `one_at_a_time` (a lock shared by everything of the batch that sends), else pipelined. Returns each
-        joiner's error, or None once its operations are applied (see those two).
-
-        One transaction at a time because slapd 2.5.13 (Debian 12) crashes when transactions are open on two
-        connections at once: it died in 3 of 8 runs of three clients each sending transactions of 25 adds, in
-        none of 6 with a lock around each transaction, and in none of 4 with one client's transactions beside
-        another's plain adds. Without a lock (OneTransaction), nothing keeps them apart: pipelined.
-        `wait=False`: pipelined too if another sender holds the lock."""
-        if one_at_a_time is not None and self.supports_transactions() and one_at_a_time.acquire(wait):
-            try:
-                return self.apply_in_transaction(joiners, stopped)
-            finally:
-                one_at_a_time.release()
-        return self.apply_pipelined(joiners, stopped)
-
-    def supports_transactions(self) -> bool:
-        """Transactions are on (ITOPS_LDAP_TRANSACTIONS) and the server takes them (RFC 5805; OpenLDAP 2.5 and
-        later with back-mdb; not Active Directory), as its root DSE says; asked once."""
-        if not self.settings.transactions:
-            return False
-        if self._transactions is None:
-            def read(connection):
-                connection.search("", "(objectClass=*)", search_scope=BASE, attributes=["supportedExtension"])
-                entries = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
-                return set(entries[0]["attributes"].get("supportedExtension") or []) if entries else set()
-
-            self._transactions = {TXN_START, TXN_END} <= self._read(read)
-        return self._transactions
-
-    def apply_in_transaction(self, joiners: list[list[LdapOperation]], stopped: threading.Event) -> list[Exception | None]:
-        """Apply the joiners' operations, in order, in one LDAP transaction: slapd answers each at once and
-        writes them all in one database transaction when it ends, where each write on its own is a
-        transaction (and a sync to disk) of its own; that halves slapd's work for a batch of adds. All or
-        nothing: a refusal, of one write or of the whole at its end, applies none of them, gives every
-        joiner that error and sets `stopped` (the batch then converges one by one). With `stopped`
-        set, nothing is sent: NotSent. A lost connection: unreachable, perhaps applied (if the end was sent)."""
-        if stopped.is_set():
-            return [NotSent("not sent: an earlier write of the batch failed") for _ in joiners]
-        operations = [operation for operations in joiners for operation in operations]
-        if not operations:
-            return [None] * len(joiners)
-        whole = LdapOperation("transaction", f"of {len(operations)} writes")   # how errors name the whole
-        error = None
-        try:
-            connection = self._connection()
-            started = self._extended(connection, TXN_START, None)
-            if started["result"] != 0:
-                raise self._refusal(whole, started, SYNC)
-            identifier = started["responseValue"]
-            controls = [(TXN_SPECIFICATION, True, identifier)]
-            for operation in operations:
-                if not self._send(connection, operation, controls):
-                    error = self._refusal(operation, connection.result, SYNC)
-                    break
-            ended = self._extended(connection, TXN_END, _transaction_end(identifier, commit=error is None))
-            if error is None and ended["result"] != 0:
-                error = self._refusal(whole, ended, SYNC)
-        except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
-            self.close(SYNC)
-            error = _lost(whole, exc)
-        except (DirectoryUnreachable, DirectoryRefused) as exc:
-            error = exc
-        except BaseException:  # a bug: the transaction must not stay open on this thread's connection
-            self.close(SYNC)
-            stopped.set()
-            raise
-        if error is not None:
-            stopped.set()
-        return [error] * len(joiners)
-
-    @staticmethod
-    def _extended(connection: Connection, name: str, value: bytes | None) -> dict:
-        connection.extended(name, value)
-        if connection.closed:
-            raise LDAPCommunicationError("connection closed")
-        return connection.result
-
     def apply_pipelined(self, joiners: list[list[LdapOperation]], stopped: threading.Event) -> list[Exception | None]:
         """Apply each joiner's operations as `apply` does, with the adds of different joiners PIPELINE_WINDOW at a
         time in flight on one connection: slapd writes one while the next is encoded, where `apply` waits for
@@ -661,71 +576,20 @@ class Gateway:
         return outcomes
 
     @staticmethod
-    def _send(connection: Connection, operation: LdapOperation, controls: list | None = None):
+    def _send(connection: Connection, operation: LdapOperation):
         """Success (a synchronous connection), or the request's message id (ASYNC)."""
         if operation.kind == "add":
             attributes = dict(operation.attributes)
             object_class = attributes.pop("objectClass")
-            return connection.add(operation.dn, object_class, attributes, controls=controls)
+            return connection.add(operation.dn, object_class, attributes)
         if operation.kind == "modify":
             changes = {name: [(_MODIFY_CODES[code], values)] for name, (code, values) in operation.changes.items()}
-            return connection.modify(operation.dn, changes, controls=controls)
+            return connection.modify(operation.dn, changes)
         if operation.kind == "move":
-            return connection.modify_dn(operation.dn, operation.new_rdn, new_superior=operation.new_superior,
-                                        controls=controls)
+            return connection.modify_dn(operation.dn, operation.new_rdn, new_superior=operation.new_superior)
         if operation.kind == "delete":
-            return connection.delete(operation.dn, controls=controls)
+            return connection.delete(operation.dn)
         raise ValueError(f"unknown LDAP operation {operation.kind!r}")
-
-
-class OneTransaction:
-    """Keeps this host's itops processes (the scheduler's run, a CLI run, their writer processes) to one open
-    LDAP transaction at a time (see Gateway.apply_together): an flock on a file in the instance folder,
-    which each process opens for itself, so it crosses processes and is given to spawned ones by its path.
-    Used by one thread of a process at a time."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._held: int | None = None   # the open file while the lock is held (closing it lets go)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-
-    def __getstate__(self) -> dict:
-        return {"path": self.path, "_held": None}
-
-    def acquire(self, wait: bool = True) -> bool:
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(descriptor)
-            return False
-        self._held = descriptor
-        return True
-
-    def release(self) -> None:
-        descriptor, self._held = self._held, None
-        if descriptor is not None:
-            os.close(descriptor)
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _transaction_end(identifier: bytes, *, commit: bool) -> bytes:
-    """The end request's value (RFC 5805): SEQUENCE { commit BOOLEAN DEFAULT TRUE, identifier OCTET STRING }."""
-    body = (b"" if commit else b"\x01\x01\x00") + b"\x04" + _ber_length(len(identifier)) + identifier
-    return b"\x30" + _ber_length(len(body)) + body
-
-
-def _ber_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(octets)]) + octets
 
 
 def _lost(operation: LdapOperation, exc: Exception) -> DirectoryUnreachable:

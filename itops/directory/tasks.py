@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import current_app
 
 from itops.core import jobs
 from itops.directory import services
 from itops.directory.batching import LongRun
-from itops.directory.ldap import OneTransaction, gateway
+from itops.directory.ldap import gateway
 from itops.extensions import db
 
 RECONCILE_JOB = "directory.reconcile"
-TRANSACTION_LOCK = "ldap-transaction.lock"   # in the instance folder: one open LDAP transaction per host
 
 # Steps per committed chunk. Each chunk ends with this process waiting for the writers' last adds and
 # commits before the next starts, a cost per chunk: 500 rather than 200 took 10-15% off onboarding 10,000
@@ -25,8 +23,7 @@ def run_due_steps(*, by="system", on_chunk: Callable[[services.RunSummary], None
     """Run every due step, committing after each chunk (this is a task boundary), until none is left
     or the directory is unreachable (the rest wait for their retry time)."""
     totals = services.RunSummary()
-    long_run = LongRun(gateway(), OneTransaction(str(Path(current_app.config["ITOPS_INSTANCE_DIR"]) /
-                                                     TRANSACTION_LOCK)))
+    long_run = LongRun(gateway())
     try:
         while True:
             summary = services.run_due(limit=CHUNK, by=by, long_run=long_run)

@@ -1,7 +1,6 @@
 """Many joiners at once against a real slapd: an import's lookups and a run's batched group joins."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 from datetime import timedelta
 
@@ -333,10 +332,10 @@ def test_this_process_sends_what_the_writer_processes_have_not_taken_when_it_wou
     monkeypatch.setattr(WriterProcesses, "PROCESSES", 1)  # one writer, still starting while this process is done
     monkeypatch.setattr(WriterProcesses, "GROUP", 1)
     sent_here = []
-    apply = Gateway.apply_together
-    monkeypatch.setattr(Gateway, "apply_together",  # what the writer process runs is not patched
-                        lambda gateway, joiners, stopped, lock, wait=True: sent_here.extend(
-                            ops[0].dn for ops in joiners) or apply(gateway, joiners, stopped, lock, wait=wait))
+    apply = Gateway.apply_pipelined
+    monkeypatch.setattr(Gateway, "apply_pipelined",  # what the writer process runs is not patched
+                        lambda gateway, joiners, stopped: sent_here.extend(ops[0].dn for ops in joiners) or
+                        apply(gateway, joiners, stopped))
     summary = tasks.run_due_steps(by="scheduler")
     assert summary["done"] == JOINERS and summary["failed"] == summary["retrying"] == 0
     assert 0 < len(sent_here) < JOINERS and len(set(sent_here)) == len(sent_here)
@@ -364,98 +363,6 @@ def _pipelined(app, joiners, stopped=None):
         for receiver in [t for t in threading.enumerate() if isinstance(t, AsyncStrategy.ReceiverSocketThread)]:
             receiver.join(5)
             assert not receiver.is_alive()
-
-
-def _in_transaction(app, joiners, stopped=None):
-    gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
-    try:
-        return gateway.apply_in_transaction(joiners, stopped or threading.Event())
-    finally:
-        gateway.close()
-
-
-def test_slapd_takes_ldap_transactions_and_a_batch_goes_in_one_holding_the_lock(app, hr, monkeypatch):
-    gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
-    one_at_a_time = threading.Lock()
-    try:
-        assert gateway.supports_transactions()
-        used = []
-        monkeypatch.setattr(Gateway, "apply_in_transaction", lambda self, joiners, stopped: used.append(
-            (len(joiners), one_at_a_time.locked())))
-        gateway.apply_together([[_account_add(hr, "one")], [_account_add(hr, "two")]], threading.Event(), one_at_a_time)
-        assert used == [(2, True)] and not one_at_a_time.locked()
-    finally:
-        gateway.close()
-
-
-@pytest.mark.parametrize("why", ["the directory has none", "they are turned off", "no lock keeps them one at a time",
-                                 "another sender's is open and this one does not wait"])
-def test_a_batch_is_pipelined_where_transactions_are_not_to_be_used(app, hr, why):
-    settings = app.config["ITOPS_DIRECTORY"]
-    if why == "they are turned off":
-        settings = dataclasses.replace(settings, transactions=False)  # ITOPS_LDAP_TRANSACTIONS=false
-    gateway = Gateway(app.config["ITOPS_LDAP"], settings)
-    if why == "the directory has none":
-        gateway._transactions = False  # as Active Directory's root DSE says
-    one_at_a_time = None if why == "no lock keeps them one at a time" else threading.Lock()
-    wait = True
-    if why.startswith("another sender's"):
-        one_at_a_time.acquire()
-        wait = False
-    name = f"piped{len(why)}"
-    try:
-        assert gateway.apply_together([[_account_add(hr, name)]], threading.Event(), one_at_a_time, wait=wait) == [None]
-        assert gateway._local.pipelined is not None  # it went the pipelined way
-    finally:
-        gateway.close()
-    assert entry(hr, name)
-
-
-def test_a_transaction_applies_every_joiners_operations_in_order(app, hr):
-    joiners = [[_account_add(hr, f"txn{i}")] for i in range(40)]
-    group_dn = f"cn=txn-new,{hr.groups_dn}"
-    # A joiner of two operations: the group the planner creates for them names the account added before it.
-    joiners.insert(7, [_account_add(hr, "txn-two"), LdapOperation("add", group_dn, attributes={
-        "objectClass": ["groupOfNames"], "cn": ["txn-new"], "member": [f"uid=txn-two,{hr.people_dn}"]})])
-    stopped = threading.Event()
-    assert _in_transaction(app, joiners, stopped) == [None] * 41
-    assert not stopped.is_set()
-    assert all(entry(hr, f"txn{i}") for i in range(40))
-    assert group_members(hr, "txn-new") == [f"uid=txn-two,{hr.people_dn}".lower()]
-    assert entry(hr, "txn-two")["memberOf"] == [group_dn]  # slapd's overlays ran inside the transaction
-
-
-def test_a_transaction_refused_at_its_end_applies_nothing_and_stops_the_batch(app, hr):
-    assert _in_transaction(app, [[_account_add(hr, "txn-taken")]]) == [None]
-    names = [f"txn-refused{i}" for i in range(10)]
-    names[6] = "txn-taken"  # already there: slapd refuses the whole when it ends
-    stopped = threading.Event()
-    outcomes = _in_transaction(app, [[_account_add(hr, name)] for name in names], stopped)
-    assert stopped.is_set()
-    assert all(isinstance(o, DirectoryRefused) and "entryAlreadyExists" in str(o) for o in outcomes)
-    assert not any(entry(hr, name) for name in names if name != "txn-taken")
-    # Another sender of the batch that failed: nothing is sent at all.
-    assert all(isinstance(o, NotSent) for o in _in_transaction(app, [[_account_add(hr, "txn-late")]], stopped))
-    assert entry(hr, "txn-late") is None
-
-
-def test_a_write_refused_as_it_is_queued_aborts_the_transaction(app, hr):
-    bad = LdapOperation("add", f"uid=txn-bad,{hr.people_dn}", attributes={
-        "objectClass": ["inetOrgPerson"], "uid": ["txn-bad"], "cn": ["Bad"], "sn": ["Bad"], "noSuchAttribute": ["x"]})
-    joiners = [[_account_add(hr, "txn-before")], [bad], [_account_add(hr, "txn-after")]]
-    stopped = threading.Event()
-    outcomes = _in_transaction(app, joiners, stopped)
-    assert stopped.is_set() and all(isinstance(o, DirectoryRefused) for o in outcomes)
-    assert "uid=txn-bad" in str(outcomes[0])  # the refusal names the write that was refused
-    assert entry(hr, "txn-before") is None and entry(hr, "txn-after") is None
-
-
-def test_a_transaction_to_a_stopped_directory_is_unreachable_not_lost(app, hr):
-    stopped = threading.Event()
-    outcomes = _with_the_directory_down(hr, lambda: _in_transaction(
-        app, [[_account_add(hr, f"txn-down{i}")] for i in range(3)], stopped))
-    assert stopped.is_set() and all(isinstance(o, DirectoryUnreachable) for o in outcomes)
-    assert entry(hr, "txn-down0") is None
 
 
 def test_pipelined_adds_are_all_applied_and_a_joiners_own_operations_go_in_order(app, hr):

@@ -173,7 +173,7 @@ def test_new_people_are_written_managers_first_however_the_file_orders_them():
 def test_helping_out_gives_every_group_it_took_an_outcome_even_when_sending_breaks():
     """The batch waits for each group's future: a bug while this process sends must not leave one unset."""
     class BrokenGateway:
-        def apply_together(self, joiners, stopped, one_at_a_time, *, wait):
+        def apply_pipelined(self, joiners, stopped):
             raise RuntimeError("bug while sending")
 
     writers = WriterProcesses(BrokenGateway())
@@ -192,21 +192,3 @@ def test_a_groups_outcome_is_its_first_error():
     refused, not_sent = ValueError("refused"), ValueError("not sent")
     assert first_error([None, None]) is None
     assert first_error([None, refused, not_sent]) is refused
-
-
-def test_one_ldap_transaction_at_a_time_across_holders_of_the_same_lock_file(tmp_path):
-    """Each process opens the lock file for itself (a writer process gets only the path): two holders
-    exclude each other, and one that does not wait is told so at once."""
-    import pickle
-
-    from itops.directory.ldap import OneTransaction
-
-    first = OneTransaction(str(tmp_path / "instance" / "ldap-transaction.lock"))
-    second = pickle.loads(pickle.dumps(first))  # as a spawned writer process gets it
-    assert first.acquire(False)
-    assert not second.acquire(False)
-    first.release()
-    with second:
-        assert not first.acquire(False)
-    assert first.acquire(False)
-    first.release()
