@@ -81,7 +81,7 @@ class SlapdInstance:
                 try:
                     os.kill(pid, signal_number)
                 except ProcessLookupError:
-                    return
+                    pid = None  # gone already: only the port is left to wait for
             deadline = time.monotonic() + timeout
             while _port_open(self.port):
                 if time.monotonic() > deadline:
@@ -89,7 +89,7 @@ class SlapdInstance:
                 time.sleep(_POLL_INTERVAL)
             else:
                 return
-        raise SlapdError(f"slapd (pid {pid}) still answers on port {self.port} after SIGKILL")
+        raise SlapdError(f"port {self.port} still answers {2 * timeout:g} s after stopping slapd (pid {pid})")
 
     def admin_connection(self) -> Connection:
         """A SYNC connection bound as the root DN (not thread-safe: one per thread)."""
