@@ -69,13 +69,15 @@ class SlapdInstance:
             return None
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM the daemon and wait until its port is closed; SIGKILL it if it has not stopped after
-        `timeout` (slapd has hung in its shutdown with operations in flight; mdb survives a kill).
+        """SIGTERM the daemon and wait until it has exited and its port is closed; SIGKILL it if it has not
+        after `timeout` (slapd has hung in its shutdown with operations in flight; mdb survives a kill).
 
-        The port is polled instead of `kill -0` because a killed daemon can stay
-        a zombie until init reaps it.
+        Both are awaited: slapd closes its listener before it finishes shutting down, and a daemon still
+        exiting beside a restarted one removes the new one's pid file when it goes.
         """
         pid = self.pid()
+        if pid is not None and not _is_running_slapd(pid):
+            pid = None  # a stale pid file (after a kill): that pid may belong to someone else now
         for signal_number in (signal.SIGTERM, signal.SIGKILL):
             if pid is not None:
                 try:
@@ -83,13 +85,13 @@ class SlapdInstance:
                 except ProcessLookupError:
                     pid = None  # gone already: only the port is left to wait for
             deadline = time.monotonic() + timeout
-            while _port_open(self.port):
+            while (pid is not None and _is_running_slapd(pid)) or _port_open(self.port):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(_POLL_INTERVAL)
             else:
                 return
-        raise SlapdError(f"port {self.port} still answers {2 * timeout:g} s after stopping slapd (pid {pid})")
+        raise SlapdError(f"slapd (pid {pid}, port {self.port}) still runs {2 * timeout:g} s after stopping it")
 
     def admin_connection(self) -> Connection:
         """A SYNC connection bound as the root DN (not thread-safe: one per thread)."""
@@ -383,6 +385,17 @@ def _wait_until_answering(instance: SlapdInstance) -> None:
         if time.monotonic() > deadline:
             raise SlapdError(f"no rootDSE answer on {instance.url} within {_START_TIMEOUT} s")
         time.sleep(_POLL_INTERVAL)
+
+
+def _is_running_slapd(pid: int) -> bool:
+    """The process exists, is not a zombie (a daemon's parent is init, which may be slow to reap it) and is slapd."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rpartition(")")[2].split()[0]
+    return state != "Z" and b"slapd" in command.split(b"\0", 1)[0]
 
 
 def _port_open(port: int) -> bool:

@@ -1,9 +1,11 @@
 """Each peer fixture really starts its service and answers a real client."""
 
+from pathlib import Path
+
 from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server
 from sqlalchemy import create_engine, text
 
-from itops.demo.slapd import ADMIN_LOCK_TIME, SlapdInstance, seed
+from itops.demo.slapd import ADMIN_LOCK_TIME, SlapdInstance, free_port, seed, start_slapd
 from tests.peers.slapd import TEST_GROUPS, TEST_PEOPLE
 
 
@@ -82,3 +84,27 @@ def test_postgres_answers(postgres_url):
 def test_chromium_renders(page):
     page.set_content("<h1>hi</h1>")
     assert page.inner_text("h1") == "hi"
+
+
+def test_slapd_stop_returns_only_once_the_daemon_has_exited_and_a_restart_keeps_its_pid(tmp_path):
+    # A daemon still exiting when the stop returned removed its restarted successor's pid file as it went,
+    # leaving a slapd on the port that nothing could stop.
+    instance = start_slapd(tmp_path / "slapd", port=free_port(), admin_password="stop-test-pass")
+    first = instance.pid()
+    instance.stop()
+    assert first is not None
+    assert not _running(first)
+    again = start_slapd(tmp_path / "slapd", port=instance.port, admin_password="stop-test-pass")
+    try:
+        assert again.pid() not in (None, first)
+    finally:
+        again.stop()
+    assert again.pid() is None  # a clean shutdown removes its pid file
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (init reaps a daemon in its own time)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
