@@ -1,7 +1,9 @@
 """A private OpenLDAP slapd on loopback, for the demo (`make run`) and the tests.
 
-The directory gets its own cn=config (mdb with the memberof, refint and ppolicy
-overlays) inside a workdir, so it never touches the system slapd. Stdlib and
+The directory gets its own cn=config (mdb with the dynlist, refint and ppolicy
+overlays) inside a workdir, so it never touches the system slapd. memberOf comes
+from dynlist, computed when read, as OpenLDAP 2.5 recommends in place of the
+deprecated memberof overlay (which also wrote every member's entry on each join). Stdlib and
 ldap3 only: no Flask, so test fixtures can import it cheaply.
 """
 
@@ -289,7 +291,7 @@ objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
-olcModuleLoad: memberof
+olcModuleLoad: dynlist
 olcModuleLoad: refint
 olcModuleLoad: ppolicy
 
@@ -301,6 +303,7 @@ include: file:///etc/ldap/schema/core.ldif
 include: file:///etc/ldap/schema/cosine.ldif
 include: file:///etc/ldap/schema/nis.ldif
 include: file:///etc/ldap/schema/inetorgperson.ldif
+include: file:///etc/ldap/schema/dyngroup.ldif
 
 dn: olcDatabase={{-1}}frontend,cn=config
 objectClass: olcDatabaseConfig
@@ -328,14 +331,11 @@ olcDbIndex: member eq
 olcAccess: to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: to * by * read
 
-dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config
+dn: olcOverlay={{0}}dynlist,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig
-objectClass: olcMemberOf
-olcOverlay: {{0}}memberof
-olcMemberOfRefInt: TRUE
-olcMemberOfGroupOC: groupOfNames
-olcMemberOfMemberAD: member
-olcMemberOfMemberOfAD: memberOf
+objectClass: olcDynamicList
+olcOverlay: {{0}}dynlist
+olcDynListAttrSet: groupOfURLs memberURL member+memberOf@groupOfNames
 
 dn: olcOverlay={{1}}refint,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig
