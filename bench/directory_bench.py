@@ -4,7 +4,9 @@ Starts a private slapd (itops.demo.slapd) on a free loopback port and a throwawa
 temp folder, or --database-url), then prints:
 
 1. the raw ldap3 add rate: COUNT inetOrgPerson entries shaped like itops's (same attributes, {SSHA} password
-   hashed beforehand), one connection, one `conn.add` each;
+   hashed beforehand), one connection, one `conn.add` each; and, for reference (not the target's baseline), the
+   same adds on a slapd of their own encoded as itops encodes its pipelined adds (itops.directory.ber), which
+   shows how much of the baseline is ldap3's own encoding;
 2. itops onboarding of COUNT people: an HR CSV through `csv_io.import_csv` (check and directory preview,
    then the joiners recorded), then `tasks.run_due_steps` creating the accounts, with group mappings that
    put each account in 1-2 groups, the itops users and provisioning tickets; target at most 1.5x the raw time;
@@ -127,9 +129,13 @@ def staff_csv(staff: list[Staff], today: date) -> bytes:
 
 # --- 1. raw adds -------------------------------------------------------------------------------
 
-def raw_adds(slapd, staff: list[Staff]) -> float:
-    """Seconds for one connection to add every entry under ou=raw (built and hashed before the clock starts)."""
-    from itops.directory.ldap import ssha
+def raw_adds(slapd, staff: list[Staff], *, encoded_by: str = "ldap3") -> float:
+    """Seconds for one connection to add every entry under ou=raw (built and hashed before the clock starts),
+    one at a time: ldap3's `conn.add` (the baseline), or (encoded_by="itops") the same adds encoded as itops
+    sends its pipelined adds (itops.directory.ber), to show what the directory itself takes."""
+    from ldap3 import ASYNC, NONE, Connection, Server
+
+    from itops.directory import ldap
 
     branch = f"ou=raw,{slapd.base_dn}"
     entries = []
@@ -140,21 +146,44 @@ def raw_adds(slapd, staff: list[Staff]) -> float:
         attributes = {"uid": uid, "cn": display, "sn": person.family, "givenName": person.given,
                       "displayName": display, "mail": f"{uid}@example.org", "employeeNumber": person.number,
                       "departmentNumber": person.department, "title": person.title, "l": person.location,
-                      "userPassword": ssha(os.urandom(15).hex())}
+                      "userPassword": ldap.ssha(os.urandom(15).hex())}
         if manager:
             attributes["manager"] = manager
         entries.append((f"uid={uid},{branch}", attributes))
-    connection = slapd.admin_connection()
+    if encoded_by == "itops":
+        connection = Connection(Server(slapd.url, get_info=NONE), slapd.admin_dn, slapd.admin_password,
+                                auto_bind=True, client_strategy=ASYNC, raise_exceptions=False)
+
+        def add(dn, object_class, attributes):
+            operation = ldap.LdapOperation("add", dn, attributes={"objectClass": object_class, **{
+                name: [value] for name, value in attributes.items()}})
+            _, result = connection.get_response(ldap._send_add_pipelined(connection, operation), timeout=30)
+            connection.result = result
+            return result["result"] == 0
+    else:
+        connection = slapd.admin_connection()
+        add = connection.add
     try:
-        if not connection.add(branch, ["organizationalUnit"], {"ou": "raw"}):
+        if not add(branch, ["organizationalUnit"], {"ou": "raw"}):
             raise BenchError(f"add {branch}: {connection.result['description']}")
         started = time.perf_counter()
         for dn, attributes in entries:
-            if not connection.add(dn, ["inetOrgPerson"], attributes):
+            if not add(dn, ["inetOrgPerson"], attributes):
                 raise BenchError(f"add {dn}: {connection.result['description']} {connection.result['message']}")
         return time.perf_counter() - started
     finally:
         connection.unbind()
+
+
+def raw_adds_encoded_by_itops(workdir: Path, staff: list[Staff]) -> float:
+    """raw_adds(encoded_by="itops") on a slapd of its own, so the directory of phases 2 and 3 is as without it."""
+    from itops.demo.slapd import free_port, start_slapd
+
+    slapd = start_slapd(workdir / "slapd-reference", port=free_port(), admin_password=SLAPD_PASSWORD)
+    try:
+        return raw_adds(slapd, staff, encoded_by="itops")
+    finally:
+        slapd.stop()
 
 
 # --- 2. itops onboarding -------------------------------------------------------------------------
@@ -332,7 +361,7 @@ def measure(args, workdir: Path) -> None:
     staff = make_staff(args.count, args.seed)
     slapd = start_slapd(workdir / "slapd", port=free_port(), admin_password=SLAPD_PASSWORD)
     try:
-        print(f"slapd {slapd.url} (mdb, memberof, refint, ppolicy) in {workdir}")
+        print(f"slapd {slapd.url} (mdb, dynlist memberOf, refint, ppolicy) in {workdir}")
         cpu, slapd_cpu = time.process_time(), process_cpu_seconds(slapd.pid())
         raw_s = raw_adds(slapd, staff)
         cpu, slapd_cpu = time.process_time() - cpu, process_cpu_seconds(slapd.pid()) - slapd_cpu
@@ -340,6 +369,9 @@ def measure(args, workdir: Path) -> None:
               f"{args.count / raw_s:7.0f}/s   (baseline)")
         print(f"   client CPU {cpu:.1f} s (hashing before the clock included); slapd CPU {slapd_cpu:.1f} s")
         print(f"   machine: {machine_load()}")
+        reference_s = raw_adds_encoded_by_itops(workdir, staff)
+        print(f"   for reference: the same adds encoded as itops sends them (itops.directory.ber), one at a time "
+              f"on a fresh slapd: {reference_s:.1f} s, {args.count / reference_s:.0f}/s")
 
         instance = workdir / "instance"
         fresh_instance(instance, args.database_url, wipe_database=args.wipe_database)
@@ -361,6 +393,8 @@ def measure(args, workdir: Path) -> None:
                   f"{verdict(ratio <= ONBOARD_TARGET)}")
             print(f"   CSV import (check, preview, record) {phases['import']:.1f} s; run-due (accounts, groups, "
                   f"users, tickets) {phases['run_due']:.1f} s")
+            print(f"   {onboard_s / reference_s:.2f}x the reference adds encoded as itops sends them "
+                  f"({reference_s:.1f} s; ldap3's encoding is most of the baseline's client CPU)")
             cpu_ms = 1000 * (phases['import_cpu'] + phases['run_due_cpu']) / args.count
             print(f"   itops CPU (all threads of this process): import {phases['import_cpu']:.1f} s, run-due "
                   f"{phases['run_due_cpu']:.1f} s ({cpu_ms:.2f} ms per person); writer processes "

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from ldap3 import NONE, Connection, Server
+from ldap3.strategy import base as ldap3_strategy
 from ldap3.strategy.asynchronous import AsyncStrategy
 
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
-from itops.directory import csv_io, ldap, services, tasks
+from itops.directory import ber, csv_io, ldap, services, tasks
 from itops.directory.batching import LongRun, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
@@ -352,17 +354,46 @@ def _account_add(instance, username: str) -> LdapOperation:
     return LdapOperation("add", f"uid={username},{instance.people_dn}", attributes=attributes)
 
 
-def _pipelined(app, joiners, stopped=None):
-    """apply_pipelined on a gateway of its own, closed afterwards: ldap3's receiver thread must end with it
-    (one that spun on the closed socket once slowed the whole suite down)."""
+@contextmanager
+def _own_gateway(app):
+    """A gateway of its own, closed afterwards: ldap3's receiver thread must end with it (one that spun on the
+    closed socket once slowed the whole suite down)."""
     gateway = Gateway(app.config["ITOPS_LDAP"], app.config["ITOPS_DIRECTORY"])
     try:
-        return gateway.apply_pipelined(joiners, stopped or threading.Event())
+        yield gateway
     finally:
         gateway.close()
         for receiver in [t for t in threading.enumerate() if isinstance(t, AsyncStrategy.ReceiverSocketThread)]:
             receiver.join(5)
             assert not receiver.is_alive()
+
+
+def _pipelined(app, joiners, stopped=None):
+    with _own_gateway(app) as gateway:
+        return gateway.apply_pipelined(joiners, stopped or threading.Event())
+
+
+def test_a_pipelined_add_sends_the_bytes_of_ldap3s_add_and_slapd_takes_it(app, hr, monkeypatch):
+    sent, encode = [], ldap3_strategy.encode
+    monkeypatch.setattr(ldap3_strategy, "encode", lambda message: sent.append(encode(message)) or sent[-1])
+    adds = {way: LdapOperation("add", f"uid={way},{hr.people_dn}", attributes={
+        "objectClass": ["inetOrgPerson"], "uid": [way], "cn": ["Zoë Ødegård"], "sn": ["Ødegård"],
+        "title": ["*)(uid=*\\"], "description": ["x" * 70_000]}) for way in ("byldap3", "byber")}
+    with _own_gateway(app) as gateway:
+        connection = gateway._connection(ldap.ASYNC)
+        sent.clear()  # the bind
+        ldap3_id = Gateway._send(connection, adds["byldap3"])
+        assert connection.get_response(ldap3_id, timeout=10)[1]["result"] == 0
+        message_id = ldap._send_add_pipelined(connection, adds["byber"])
+        assert connection.get_response(message_id, timeout=10)[1]["result"] == 0
+        [ldap3_bytes] = sent  # ldap3's encoder had no part in the second
+    attributes = dict(adds["byldap3"].attributes)
+    attributes["objectClass"] = attributes.pop("objectClass")  # ldap3 puts it last
+    assert ldap3_bytes == ber.add_request(ldap3_id, adds["byldap3"].dn, attributes)
+    by_ldap3, by_ber = entry(hr, "byldap3"), entry(hr, "byber")
+    assert by_ber["title"] == ["*)(uid=*\\"] and by_ber["cn"] == ["Zoë Ødegård"]
+    assert {k: v for k, v in by_ber.items() if k not in ("uid", "dn")} == \
+        {k: v for k, v in by_ldap3.items() if k not in ("uid", "dn")}
 
 
 def test_pipelined_adds_are_all_applied_and_a_joiners_own_operations_go_in_order(app, hr):
@@ -405,7 +436,7 @@ def test_pipelined_adds_to_a_stopped_directory_are_unreachable_not_lost(app, hr)
 
 
 def test_pipelined_adds_in_flight_when_the_directory_goes_away_are_unreachable(app, hr, monkeypatch):
-    send, sent = Gateway._send, []
+    send, sent = ldap._send_add_pipelined, []
 
     def send_then_stop(connection, operation):
         sent.append(operation.dn)
@@ -414,7 +445,7 @@ def test_pipelined_adds_in_flight_when_the_directory_goes_away_are_unreachable(a
             hr.stop()  # with adds still in flight
         return message_id
 
-    monkeypatch.setattr(Gateway, "_send", staticmethod(send_then_stop))
+    monkeypatch.setattr(ldap, "_send_add_pipelined", send_then_stop)
     try:
         outcomes = _pipelined(app, [[_account_add(hr, f"gone{i}")] for i in range(30)])
     finally:

@@ -9,10 +9,13 @@ import threading
 from concurrent.futures import Future
 
 import pytest
+from ldap3.operation.add import add_operation
+from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
+from pyasn1.codec.ber.encoder import encode as pyasn1_encode
 
 from itops.config import ConfigError, LdapSettings, load_config
 from itops.core.errors import ValidationFailed
-from itops.directory import planning, validation
+from itops.directory import ber, planning, validation
 from itops.directory.batching import WriterProcesses, first_error
 from itops.directory.ldap import (
     Account, ActiveDirectoryFlavour, DesiredAccount, DirectoryRefused, Gateway, LdapOperation, ssha,
@@ -192,3 +195,44 @@ def test_a_groups_outcome_is_its_first_error():
     refused, not_sent = ValueError("refused"), ValueError("not sent")
     assert first_error([None, None]) is None
     assert first_error([None, refused, not_sent]) is refused
+
+
+def _ldap3_add_bytes(message_id: int, dn: str, attributes: dict) -> bytes:
+    """What ldap3 2.9 encodes for an add (Connection.add -> add_operation -> AsyncStrategy.send)."""
+    message = LDAPMessage()
+    message["messageID"] = MessageID(message_id)
+    message["protocolOp"] = ProtocolOp().setComponentByName("addRequest", add_operation(dn, attributes, True))
+    return pyasn1_encode(message)
+
+
+def _flavour_adds(tmp_path) -> list[LdapOperation]:
+    openldap = Gateway(_ldap(), _settings(tmp_path)).flavour
+    ad = Gateway(_ldap("ldaps://dc1.example.org"), _settings(tmp_path, ITOPS_LDAP_FLAVOUR="ad")).flavour
+    zoe = DesiredAccount(username="zodegard", given_name="Zoë", family_name="Ødegård", display_name="Zoë Ødegård",
+                         email="zoe@example.org", employee_number="E2", department="R&D (Oslo)", title="*)(uid=*\\",
+                         location="Oslo", manager_dn=f"uid=jdoe,ou=people,{BASE}")
+    return [flavour.add(f"uid={desired.username},ou=people,{BASE}", desired, "Init-pass-1")
+            for flavour in (openldap, ad) for desired in (DESIRED, zoe)] + [
+        flavour.add_group(f"cn=sales,ou=groups,{BASE}", "sales", f"uid=jdoe,ou=people,{BASE}")
+        for flavour in (openldap, ad)]
+
+
+def test_the_pipelined_add_encoding_is_the_bytes_ldap3_sends(tmp_path):
+    for number, add in enumerate(_flavour_adds(tmp_path), start=1):
+        assert ber.add_request(number, add.dn, add.attributes) == _ldap3_add_bytes(number, add.dn, add.attributes)
+    # Lengths across the short and long forms, message ids across byte boundaries, bytes and several values.
+    for size in (0, 1, 127, 128, 255, 256, 65535, 65536, 300_000):
+        attributes = {"objectClass": ["inetOrgPerson", "top"], "description": ["é" * (size // 2) + "x" * (size % 2)],
+                      "unicodePwd": [b"\x00\xff" * 3]}
+        for message_id in (1, 127, 128, 255, 256, 32767, 32768, 2 ** 31 - 1):
+            assert ber.add_request(message_id, f"cn=t{size},{BASE}", attributes) == \
+                _ldap3_add_bytes(message_id, f"cn=t{size},{BASE}", attributes)
+
+
+def test_the_pipelined_add_encoding_refuses_what_ldap_cannot_carry():
+    with pytest.raises(ValueError, match="message id"):
+        ber.add_request(0, BASE, {"cn": ["x"]})
+    with pytest.raises(ValueError, match="message id"):
+        ber.add_request(2 ** 31, BASE, {"cn": ["x"]})
+    with pytest.raises(TypeError, match="str or bytes, not int"):
+        ber.add_request(1, BASE, {"uidNumber": [1000]})
