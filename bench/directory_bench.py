@@ -5,7 +5,7 @@ temp folder, or --database-url), then prints:
 
 1. the raw ldap3 add rate: COUNT inetOrgPerson entries shaped like itops's (same attributes, {SSHA} password
    hashed beforehand), one connection, one `conn.add` each; and, for reference (not the target's baseline), the
-   same adds on a slapd of their own encoded as itops encodes its pipelined adds (itops.directory.ber), which
+   same adds on a slapd of their own encoded as itops encodes its pipelined adds (itops.directory.ldap_wire), which
    shows how much of the baseline is ldap3's own encoding;
 2. itops onboarding of COUNT people: an HR CSV through `csv_io.import_csv` (check and directory preview,
    then the joiners recorded), then `tasks.run_due_steps` creating the accounts, with group mappings that
@@ -132,7 +132,7 @@ def staff_csv(staff: list[Staff], today: date) -> bytes:
 def raw_adds(slapd, staff: list[Staff], *, encoded_by: str = "ldap3") -> float:
     """Seconds for one connection to add every entry under ou=raw (built and hashed before the clock starts),
     one at a time: ldap3's `conn.add` (the baseline), or (encoded_by="itops") the same adds encoded as itops
-    sends its pipelined adds (itops.directory.ber), to show what the directory itself takes."""
+    sends its pipelined adds (itops.directory.ldap_wire), to show what the directory itself takes."""
     from ldap3 import ASYNC, NONE, Connection, Server
 
     from itops.directory import ldap
@@ -370,7 +370,7 @@ def measure(args, workdir: Path) -> None:
         print(f"   client CPU {cpu:.1f} s (hashing before the clock included); slapd CPU {slapd_cpu:.1f} s")
         print(f"   machine: {machine_load()}")
         reference_s = raw_adds_encoded_by_itops(workdir, staff)
-        print(f"   for reference: the same adds encoded as itops sends them (itops.directory.ber), one at a time "
+        print(f"   for reference: the same adds encoded as itops sends them (itops.directory.ldap_wire), one at a time "
               f"on a fresh slapd: {reference_s:.1f} s, {args.count / reference_s:.0f}/s")
 
         instance = workdir / "instance"

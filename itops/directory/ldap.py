@@ -7,8 +7,9 @@ Active Directory (sAMAccountName, userPrincipalName, userAccountControl 514, uni
 
 Connections: one per thread (ldap3's Connection and Server are not thread-safe), opened lazily,
 with connect and receive timeouts, and a second, pipelined one (ldap3's ASYNC strategy) for a batch's
-adds (`apply_pipelined`, which encodes them itself: see `ber`). A read that loses its connection is retried on a fresh one; a write that
-loses it is not (it may have been applied), the caller re-reads and converges instead.
+adds (`apply_pipelined`, which encodes them itself: see `ldap_wire`). A read that loses its connection
+is retried on a fresh one; a write that loses it is not (it may have been applied), the caller re-reads
+and converges instead.
 The bind password comes from the settings and is never logged; password values in operations are
 masked wherever an operation is shown or stored.
 """
@@ -38,7 +39,7 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 from itops.config import DirectorySettings, LdapSettings
 from itops.core.errors import Conflict, Unavailable
-from itops.directory import ber
+from itops.directory import ldap_wire
 
 log = logging.getLogger(__name__)
 
@@ -597,8 +598,8 @@ class Gateway:
 
 
 def _send_add_pipelined(connection: Connection, operation: LdapOperation) -> int:
-    """Send an add on an ASYNC connection as its `add` would, with the request encoded by `ber` (a fifth of the
-    CPU of ldap3's pyasn1 encoding); returns the message id, whose answer `get_response` reads as usual.
+    """Send an add on an ASYNC connection as its `add` would, with the request encoded by `ldap_wire` (a fifth
+    of the CPU of ldap3's pyasn1 encoding); returns the message id, whose answer `get_response` reads as usual.
 
     This does what ldap3 2.9's AsyncStrategy.send does for an add (pinned in requirements.txt; the tests
     check the bytes against ldap3's and the adds against slapd): take a message id, note the request as
@@ -616,7 +617,7 @@ def _send_add_pipelined(connection: Connection, operation: LdapOperation) -> int
         strategy._outstanding[message_id] = {"type": "addRequest", "entry": operation.dn, "attributes": attributes,
                                              "controls": None}
         try:
-            connection.socket.sendall(ber.add_request(message_id, operation.dn, attributes))
+            connection.socket.sendall(ldap_wire.add_request(message_id, operation.dn, attributes))
         except OSError as exc:
             strategy._outstanding.pop(message_id, None)
             raise LDAPSocketSendError(f"socket sending error {exc}") from None

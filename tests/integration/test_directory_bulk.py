@@ -13,7 +13,7 @@ from ldap3.strategy.asynchronous import AsyncStrategy
 from itops.core.audit import AuditEntry
 from itops.core.auth import services as auth_services
 from itops.core.auth.models import User
-from itops.directory import ber, csv_io, ldap, services, tasks
+from itops.directory import csv_io, ldap, ldap_wire, services, tasks
 from itops.directory.batching import LongRun, StepRun, WriterProcesses
 from itops.directory.choices import ActionKind, ActionState, PersonState
 from itops.directory.ldap import DirectoryRefused, DirectoryUnreachable, Gateway, LdapOperation, NotSent
@@ -389,7 +389,7 @@ def test_a_pipelined_add_sends_the_bytes_of_ldap3s_add_and_slapd_takes_it(app, h
         [ldap3_bytes] = sent  # ldap3's encoder had no part in the second
     attributes = dict(adds["byldap3"].attributes)
     attributes["objectClass"] = attributes.pop("objectClass")  # ldap3 puts it last
-    assert ldap3_bytes == ber.add_request(ldap3_id, adds["byldap3"].dn, attributes)
+    assert ldap3_bytes == ldap_wire.add_request(ldap3_id, adds["byldap3"].dn, attributes)
     by_ldap3, by_ber = entry(hr, "byldap3"), entry(hr, "byber")
     assert by_ber["title"] == ["*)(uid=*\\"] and by_ber["cn"] == ["Zoë Ødegård"]
     assert {k: v for k, v in by_ber.items() if k not in ("uid", "dn")} == \

@@ -15,7 +15,7 @@ from pyasn1.codec.ber.encoder import encode as pyasn1_encode
 
 from itops.config import ConfigError, LdapSettings, load_config
 from itops.core.errors import ValidationFailed
-from itops.directory import ber, planning, validation
+from itops.directory import ldap_wire, planning, validation
 from itops.directory.batching import WriterProcesses, first_error
 from itops.directory.ldap import (
     Account, ActiveDirectoryFlavour, DesiredAccount, DirectoryRefused, Gateway, LdapOperation, ssha,
@@ -219,20 +219,20 @@ def _flavour_adds(tmp_path) -> list[LdapOperation]:
 
 def test_the_pipelined_add_encoding_is_the_bytes_ldap3_sends(tmp_path):
     for number, add in enumerate(_flavour_adds(tmp_path), start=1):
-        assert ber.add_request(number, add.dn, add.attributes) == _ldap3_add_bytes(number, add.dn, add.attributes)
+        assert ldap_wire.add_request(number, add.dn, add.attributes) == _ldap3_add_bytes(number, add.dn, add.attributes)
     # Lengths across the short and long forms, message ids across byte boundaries, bytes and several values.
     for size in (0, 1, 127, 128, 255, 256, 65535, 65536, 300_000):
         attributes = {"objectClass": ["inetOrgPerson", "top"], "description": ["é" * (size // 2) + "x" * (size % 2)],
                       "unicodePwd": [b"\x00\xff" * 3]}
         for message_id in (1, 127, 128, 255, 256, 32767, 32768, 2 ** 31 - 1):
-            assert ber.add_request(message_id, f"cn=t{size},{BASE}", attributes) == \
+            assert ldap_wire.add_request(message_id, f"cn=t{size},{BASE}", attributes) == \
                 _ldap3_add_bytes(message_id, f"cn=t{size},{BASE}", attributes)
 
 
 def test_the_pipelined_add_encoding_refuses_what_ldap_cannot_carry():
     with pytest.raises(ValueError, match="message id"):
-        ber.add_request(0, BASE, {"cn": ["x"]})
+        ldap_wire.add_request(0, BASE, {"cn": ["x"]})
     with pytest.raises(ValueError, match="message id"):
-        ber.add_request(2 ** 31, BASE, {"cn": ["x"]})
+        ldap_wire.add_request(2 ** 31, BASE, {"cn": ["x"]})
     with pytest.raises(TypeError, match="str or bytes, not int"):
-        ber.add_request(1, BASE, {"uidNumber": [1000]})
+        ldap_wire.add_request(1, BASE, {"uidNumber": [1000]})

@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 
+from itops.core.ber import integer, tlv
 from itops.monitoring.probes import ProbeError
 
 Oid = tuple[int, ...]
@@ -44,18 +45,6 @@ def oid_of(oid: str | Sequence[int]) -> Oid:
     return tuple(int(arc) for arc in oid.strip(".").split(".")) if isinstance(oid, str) else tuple(oid)
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
-    size = len(body)
-    if size < 0x80:
-        return bytes((tag, size)) + body
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + body
-
-
-def _integer(value: int) -> bytes:
-    return _tlv(_INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
 def _encode_oid(oid: Oid) -> bytes:
     if len(oid) < 2:
         raise WireError(f"an OID has at least two arcs: {oid}")
@@ -67,16 +56,16 @@ def _encode_oid(oid: Oid) -> bytes:
             chunk.append(0x80 | (arc & 0x7F))
             arc >>= 7
         body += bytes(reversed(chunk))
-    return _tlv(_OID, bytes(body))
+    return tlv(_OID, bytes(body))
 
 
 def encode_request(community: bytes, pdu_type: int, request_id: int, oids: Iterable[Oid],
                    non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
     """A v2c GET (error status and index 0) or GETBULK (non-repeaters, max-repetitions) message."""
-    varbinds = b"".join(_tlv(_SEQUENCE, _encode_oid(oid) + b"\x05\x00") for oid in oids)
-    pdu = _tlv(pdu_type, _integer(request_id) + _integer(non_repeaters) + _integer(max_repetitions)
-               + _tlv(_SEQUENCE, varbinds))
-    return _tlv(_SEQUENCE, _integer(1) + _tlv(_OCTETS, community) + pdu)
+    varbinds = b"".join(tlv(_SEQUENCE, _encode_oid(oid) + b"\x05\x00") for oid in oids)
+    pdu = tlv(pdu_type, integer(request_id) + integer(non_repeaters) + integer(max_repetitions)
+              + tlv(_SEQUENCE, varbinds))
+    return tlv(_SEQUENCE, integer(1) + tlv(_OCTETS, community) + pdu)
 
 
 # --- decoding --------------------------------------------------------------------------------------
