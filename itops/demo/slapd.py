@@ -3,8 +3,8 @@
 The directory gets its own cn=config (mdb with the dynlist, refint and ppolicy
 overlays) inside a workdir, so it never touches the system slapd. memberOf comes
 from dynlist, computed when read, as OpenLDAP 2.5 recommends in place of the
-deprecated memberof overlay (which also wrote every member's entry on each join). Stdlib and
-ldap3 only: no Flask, so test fixtures can import it cheaply.
+deprecated memberof overlay (which also wrote every member's entry on each join).
+Stdlib and ldap3 only: no Flask, so test fixtures can import it cheaply.
 """
 
 from __future__ import annotations

@@ -381,8 +381,9 @@ def send_member_joins(apply, joins: dict[str, list[tuple[object, str]]]) -> dict
 class JoinsInFlight:
     """A long run's group joins (tasks.run_due_steps), sent from a thread with its own connection while the
     next chunk goes on: each join is a write of the group entry (and, where the directory keeps memberOf with
-    the memberof overlay, of every member entry too), which slapd does while this process and the writer processes work on the next accounts. The joins' steps
-    are committed waiting (services.JOINS_GRACE), and done once their joins went through."""
+    the memberof overlay, of every member's entry too), which slapd does while this process and the writer
+    processes work on the next accounts. The joins' steps are committed waiting (services.JOINS_GRACE), and
+    done once their joins went through."""
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
