@@ -5,6 +5,7 @@ ldap3 builds every request as pyasn1 objects, turns it back into a dict for its 
 it: about 0.8 ms of CPU per add on a 2-core VM, more than slapd's own CPU for the write (about 0.45 ms).
 Encoding an add directly costs a fifth of that, so in a run of thousands of joiners the client's encoding
 no longer sets the pace.
+
 The bytes are the ones ldap3 sends for the same add (tests compare them with ldap3's own encoding); the
 bind, the answers and every other operation stay ldap3's.
 """
